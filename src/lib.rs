@@ -1,0 +1,1 @@
+//! rnix: glue between the evaluator, the store, the realiser, the package set and dockertools.
