@@ -1,1 +1,8 @@
-fn main() { eprintln!("not yet implemented"); std::process::exit(1) }
+//! `rnix-store`: see `store::cli`. Operations implemented outside the store crate
+//! (`--realise`, `--read-log`) are added to `EXTRA` by their owners.
+
+const EXTRA: &[store::cli::ExtraOp] = &[];
+
+fn main() {
+    store::cli::main_with(EXTRA)
+}

@@ -4,6 +4,7 @@
 //! The logical store directory is always `/nix/store`; [`local::LocalStore`] maps it onto a
 //! physical root.
 
+pub mod cli;
 pub mod derivation;
 pub mod hash;
 pub mod local;
@@ -14,5 +15,6 @@ pub mod store_path;
 
 pub use derivation::{Derivation, Output};
 pub use hash::{Hash, HashAlgo};
+pub use local::{LocalStore, PathInfo};
 
 pub use store_path::{FileIngestionMethod, StorePath, STORE_DIR};

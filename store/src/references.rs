@@ -104,12 +104,12 @@ pub fn scan_references(
     path: &Path,
     candidates: &BTreeSet<StorePath>,
 ) -> Result<BTreeSet<StorePath>, NarError> {
-    let mut sc = RefScanner::new(candidates.iter().map(|p| p.hash_part()));
+    let mut sc = RefScanner::new(candidates.iter().map(|p| p.hash_part().to_string()));
     dump_path(path, &mut sc)?;
     let found = sc.found();
     Ok(candidates
         .iter()
-        .filter(|p| found.contains(&p.hash_part()))
+        .filter(|p| found.contains(p.hash_part()))
         .cloned()
         .collect())
 }

@@ -30,10 +30,26 @@ pub enum StorePathError {
 }
 
 /// A store path: 20-byte digest and a name.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Ordered by `<hash>-<name>` text, as Nix orders store paths.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct StorePath {
     digest: [u8; 20],
     name: String,
+    /// `<hash>-<name>`, cached for ordering and printing.
+    base: String,
+}
+
+impl PartialOrd for StorePath {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for StorePath {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.base.cmp(&other.base)
+    }
 }
 
 impl fmt::Debug for StorePath {
@@ -77,6 +93,7 @@ impl StorePath {
         Ok(StorePath {
             digest,
             name: name.to_string(),
+            base: format!("{}-{}", nixbase32::encode(&digest), name),
         })
     }
 
@@ -87,12 +104,12 @@ impl StorePath {
         &self.name
     }
     /// The 32-character nixbase32 hash part.
-    pub fn hash_part(&self) -> String {
-        nixbase32::encode(&self.digest)
+    pub fn hash_part(&self) -> &str {
+        &self.base[..HASH_PART_LEN]
     }
     /// `<hash>-<name>`
-    pub fn base_name(&self) -> String {
-        format!("{}-{}", self.hash_part(), self.name)
+    pub fn base_name(&self) -> &str {
+        &self.base
     }
     /// `/nix/store/<hash>-<name>`
     pub fn to_absolute(&self) -> String {
@@ -148,10 +165,7 @@ impl StorePath {
 
     /// A placeholder path used for masking (all-zero digest).
     pub fn dummy() -> StorePath {
-        StorePath {
-            digest: [0; 20],
-            name: "x".into(),
-        }
+        StorePath::new([0; 20], "x").expect("valid name")
     }
 }
 
