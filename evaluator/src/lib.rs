@@ -1,1 +1,2 @@
 //! evaluator
+pub mod syntax;
