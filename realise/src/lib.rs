@@ -4,6 +4,12 @@
 //! * [`fetch`]: downloads (`builtin:fetchurl`), `mirror://` resolution.
 //! * [`unpack`]: safe tar/zip extraction.
 
+pub mod builtin;
 pub mod fetch;
+pub mod progress;
 pub mod sandbox;
+pub mod scheduler;
 pub mod unpack;
+
+pub use builtin::{BuildCtx, BuiltinFn, BuiltinRegistry};
+pub use scheduler::{Options, Realiser};
