@@ -823,3 +823,149 @@ pub fn stream_image(conf_json_path: &Path, out: &mut dyn Write) -> Result<()> {
     w.flush()?;
     Ok(())
 }
+
+fn env_bool(v: Option<String>, default: bool) -> Result<bool> {
+    match v.as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1") | Some("true") => Ok(true),
+        Some("") | Some("0") | Some("false") => Ok(false),
+        Some(other) => bail!("expected a boolean (1 or empty), got {other:?}"),
+    }
+}
+
+fn env_opt(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+/// Build an [`ImageSpec`] from the environment of a `builtin:rnix-docker-image`
+/// derivation (see docs/ARCHITECTURE.md): `imageName`, `imageTag`, `copyToRoot`
+/// (space-separated store paths), `keepContentsDirlinks`, `runAsRoot`, `extraCommands`,
+/// `fakeRootCommands`, `config` (JSON), `created`, `architecture`, `compressor`,
+/// `fromImage`, `fromImageName`, `fromImageTag`, `includeStorePaths`, `layered`,
+/// `maxLayers`, `format`. Booleans are Nix's (`1` or empty).
+///
+/// `env` looks a variable up; `real_path` maps a logical store path to its physical
+/// location; `closure` is the closure of the `copyToRoot` paths with references.
+pub fn spec_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    real_path: &dyn Fn(&str) -> Result<PathBuf>,
+    closure: Vec<ClosureEntry>,
+) -> Result<ImageSpec> {
+    let name = env_opt(env("imageName")).context("imageName is missing")?;
+    let mut spec = ImageSpec::new(&name);
+    spec.tag = env_opt(env("imageTag"));
+    for p in env("copyToRoot").unwrap_or_default().split_whitespace() {
+        spec.copy_to_root.push(RootInput {
+            logical: p.to_string(),
+            real: real_path(p).with_context(|| format!("copyToRoot: {p}"))?,
+        });
+    }
+    spec.keep_contents_dirlinks =
+        env_bool(env("keepContentsDirlinks"), false).context("keepContentsDirlinks")?;
+    spec.run_as_root = env_opt(env("runAsRoot"));
+    spec.extra_commands = env_opt(env("extraCommands"));
+    spec.fake_root_commands = env_opt(env("fakeRootCommands"));
+    if let Some(c) = env_opt(env("config")) {
+        spec.config = serde_json::from_str(&c).context("config is not valid JSON")?;
+    }
+    if let Some(c) = env_opt(env("created")) {
+        spec.created = c;
+    }
+    if let Some(a) = env_opt(env("architecture")) {
+        spec.architecture = a;
+    }
+    if let Some(c) = env_opt(env("compressor")) {
+        spec.compressor = c.parse()?;
+    }
+    if let Some(f) = env_opt(env("fromImage")) {
+        spec.from_image = Some(real_path(&f).with_context(|| format!("fromImage: {f}"))?);
+    }
+    spec.from_image_name = env_opt(env("fromImageName"));
+    spec.from_image_tag = env_opt(env("fromImageTag"));
+    spec.include_store_paths =
+        env_bool(env("includeStorePaths"), true).context("includeStorePaths")?;
+    spec.layered = env_bool(env("layered"), false).context("layered")?;
+    if let Some(m) = env_opt(env("maxLayers")) {
+        spec.max_layers = m
+            .trim()
+            .parse()
+            .with_context(|| format!("maxLayers must be a number, got {m:?}"))?;
+    }
+    if let Some(f) = env_opt(env("format")) {
+        spec.format = f.parse()?;
+    }
+    spec.closure = closure;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_from_builder_env() {
+        let vars: std::collections::HashMap<&str, &str> = [
+            ("imageName", "Simple-Python-API"),
+            ("imageTag", ""),
+            ("copyToRoot", "/nix/store/aaa-root /nix/store/bbb-more"),
+            ("keepContentsDirlinks", ""),
+            ("runAsRoot", "mkdir -p /app\n"),
+            ("config", r#"{"Cmd":["uvicorn","main:app"]}"#),
+            ("created", "now"),
+            ("compressor", "zstd"),
+            ("layered", "1"),
+            ("maxLayers", "42"),
+            ("format", "oci"),
+        ]
+        .into_iter()
+        .collect();
+        let env = |k: &str| vars.get(k).map(|s| s.to_string());
+        let real = |p: &str| Ok(PathBuf::from(format!("/phys{p}")));
+        let spec = spec_from_env(&env, &real, vec![]).unwrap();
+        assert_eq!(spec.name, "Simple-Python-API");
+        assert_eq!(spec.tag, None);
+        assert_eq!(spec.copy_to_root.len(), 2);
+        assert_eq!(
+            spec.copy_to_root[1].real,
+            PathBuf::from("/phys/nix/store/bbb-more")
+        );
+        assert_eq!(spec.run_as_root.as_deref(), Some("mkdir -p /app\n"));
+        assert_eq!(spec.config["Cmd"][1], "main:app");
+        assert_eq!(spec.created, "now");
+        assert_eq!(spec.compressor, Compressor::Zstd);
+        assert!(spec.layered && spec.include_store_paths && !spec.keep_contents_dirlinks);
+        assert_eq!(spec.max_layers, 42);
+        assert_eq!(spec.format, Format::OciHybrid);
+
+        let bad = |k: &str| match k {
+            "imageName" => Some("x".to_string()),
+            "maxLayers" => Some("many".to_string()),
+            _ => None,
+        };
+        let e = spec_from_env(&bad, &real, vec![]).unwrap_err().to_string();
+        assert!(e.contains("maxLayers"), "{e}");
+        let e = spec_from_env(&|_| None, &real, vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("imageName"), "{e}");
+    }
+
+    #[test]
+    fn created_now_and_invalid() {
+        let now = resolve_created("now").unwrap();
+        assert!(now.ends_with('Z') && now.len() == 20, "{now}");
+        assert_eq!(
+            resolve_created("2024-05-01T12:00:00+02:00").unwrap(),
+            "2024-05-01T12:00:00+02:00"
+        );
+        assert!(resolve_created("").is_err());
+    }
+
+    #[test]
+    fn base_env_merges_first_last_wins() {
+        let base = serde_json::json!({"config": {"Env": ["PATH=/bin", "A=1"]}});
+        let user = serde_json::json!({"Env": ["A=2", "B=3"]});
+        let m = merge_config(&user, Some(&base)).unwrap();
+        assert_eq!(m["Env"], serde_json::json!(["PATH=/bin", "A=2", "B=3"]));
+    }
+}
