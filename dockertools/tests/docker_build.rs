@@ -17,6 +17,8 @@ impl ScriptRunner for NoScripts {
     }
 }
 
+const LONG: &str = "a-file-name-that-is-quite-long-on-purpose-to-need-the-gnu-long-name-extension-of-tar-because-it-exceeds-one-hundred-bytes.txt";
+
 /// hello (static program) + an env whose `bin/hello` links to it and whose `share` is a
 /// symlink to a directory.
 fn hello_spec(store: &FakeStore, name: &str, message: &str) -> (ImageSpec, String, String) {
@@ -27,12 +29,15 @@ fn hello_spec(store: &FakeStore, name: &str, message: &str) -> (ImageSpec, Strin
         fs::write(p.join("share/doc/README"), "hello docs\n").unwrap();
         // A hard link, which must be stored as a regular file.
         fs::hard_link(p.join("share/doc/README"), p.join("share/doc/README.hard")).unwrap();
+        // A name longer than the 100 bytes of a tar header.
+        fs::write(p.join("share/doc").join(LONG), "long\n").unwrap();
     });
     let h = hello.clone();
     let env = store.add('2', "image-root", move |p| {
         fs::create_dir(p.join("bin")).unwrap();
         symlink(format!("{h}/bin/hello"), p.join("bin/hello")).unwrap();
         symlink(format!("{h}/share"), p.join("share")).unwrap();
+        symlink(format!("{h}/share/doc/{LONG}"), p.join("bin/long-link")).unwrap();
     });
     let mut spec = ImageSpec::new(name);
     spec.tag = Some("latest".into());
@@ -112,6 +117,10 @@ fn build_image_layout_is_deterministic_and_complete() {
             }
             "share" | "share/doc" => assert!(h.entry_type().is_dir(), "{name} must be a dir"),
             "share/doc/README.hard" => assert!(h.entry_type().is_file()),
+            "bin/long-link" => assert_eq!(
+                e.link_name().unwrap().unwrap().to_str().unwrap(),
+                format!("{hello}/share/doc/{LONG}")
+            ),
             "nix" | "nix/store" => assert_eq!(h.mode().unwrap() & 0o7777, 0o555),
             "tmp" => assert_eq!(h.mode().unwrap() & 0o7777, 0o1777),
             _ => {}
@@ -124,6 +133,8 @@ fn build_image_layout_is_deterministic_and_complete() {
     for want in [
         "bin/hello",
         "share/doc/README",
+        &format!("share/doc/{LONG}"),
+        "bin/long-link",
         "tmp",
         "nix/store",
         &format!("{hname}/bin/hello"),
