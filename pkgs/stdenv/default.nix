@@ -1,0 +1,47 @@
+# The standard environment: a store path holding `setup` (setup.sh with the
+# initial PATH baked in), plus `mkDerivation`. There is no C compiler: packages
+# come from Debian binaries; stdenv runs shell phases with the basic tools.
+{ lib, system, bash, coreutils, findutils, diffutils, gnused, gnugrep, gawk, gnutar, gzip, xz, gnupatch }:
+let
+  initialPath = [ coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch bash ];
+  shell = "${bash}/bin/bash";
+
+  platform = {
+    inherit system;
+    config = "x86_64-unknown-linux-gnu";
+    parsed = { cpu = { name = "x86_64"; bits = 64; }; kernel = { name = "linux"; }; };
+    isLinux = true; isDarwin = false; isx86_64 = true; isAarch64 = false; isx86 = true;
+    isi686 = false; is64bit = true; isStatic = false; isMusl = false; isGnu = true;
+    isWindows = false; isFreeBSD = false; isUnix = true;
+    linuxArch = "x86_64"; uname = { system = "Linux"; processor = "x86_64"; };
+    canExecute = other: (other.system or other) == system;
+    emulatorAvailable = _: true;
+    emulator = _: "";
+    extensions = { sharedLibrary = ".so"; executable = ""; };
+  };
+
+  stdenvDrv = derivation {
+    name = "stdenv-linux";
+    inherit system initialPath shell;
+    builder = shell;
+    args = [ "-e" ./builder.sh ];
+    setup = ./setup.sh;
+  };
+
+  stdenv = stdenvDrv // {
+    inherit shell initialPath system lib;
+    mkDerivation = import ./make-derivation.nix { inherit lib stdenv shell system; };
+    hostPlatform = platform;
+    buildPlatform = platform;
+    targetPlatform = platform;
+    isLinux = true;
+    isDarwin = false;
+    isx86_64 = true;
+    isAarch64 = false;
+    cc = null;
+    hasCC = false;
+    # nixpkgs' `stdenv.shellPackage`
+    shellPackage = bash;
+  };
+in
+stdenv

@@ -1,0 +1,136 @@
+# The packages of rnix-pkgs, as a function of the final package set (`self`,
+# after overlays), like nixpkgs' all-packages.nix.
+{ lib, lock, system, config, path }:
+
+self:
+
+let
+  debian = import ./debian.nix {
+    inherit lib lock system;
+    inherit (self) fetchurl;
+  };
+
+  # Debian-backed packages under nixpkgs' names: nixpkgs name -> Debian package.
+  debianNames = {
+    bash = "bash";
+    coreutils = "coreutils";
+    findutils = "findutils";
+    gnused = "sed";
+    gnugrep = "grep";
+    gawk = "gawk";
+    gnutar = "tar";
+    gzip = "gzip";
+    xz = "xz-utils";
+    diffutils = "diffutils";
+    gnupatch = "patch";
+    glibc = "libc6";
+    openssl = "openssl";
+    zlib = "zlib1g";
+    tzdata = "tzdata";
+    curl = "curl";
+    python311 = "python3.11-minimal";
+  };
+
+  # Further libraries under their nixpkgs names, when they are in the lock.
+  optionalDebianNames = {
+    libffi = "libffi8";
+    expat = "libexpat1";
+    bzip2 = "libbz2-1.0";
+    libuuid = "libuuid1";
+    sqlite = "libsqlite3-0";
+    ncurses = "libncursesw6";
+    readline = "libreadline8";
+    libxcrypt = "libcrypt1";
+    gmp = "libgmp10";
+    acl = "libacl1";
+    attr = "libattr1";
+    pcre2 = "libpcre2-8-0";
+    libselinux = "libselinux1";
+    libgcc = "libgcc-s1";
+    krb5 = "libkrb5-3";
+    libcap = "libcap2";
+  };
+
+  debianPackages = builtins.mapAttrs (_: debian.get) debianNames
+    // builtins.mapAttrs (_: debian.get)
+      (lib.filterAttrs (_: d: lock.debian.packages ? ${d}) optionalDebianNames);
+
+  pythonSet = import ./python.nix {
+    inherit lib lock system debian;
+    inherit (self) fetchurl;
+  };
+
+  trivial = import ./build-support/trivial-builders.nix {
+    inherit lib;
+    inherit (self) stdenv stdenvNoCC bash coreutils;
+  };
+
+  platform = self.stdenv.hostPlatform;
+in
+debianPackages
+// trivial
+// {
+  inherit lib config path system;
+  pkgs = self;
+
+  # nixpkgs' platform attributes
+  buildPlatform = platform;
+  hostPlatform = platform;
+  targetPlatform = platform;
+  stdenvNoCC = self.stdenv;
+
+  callPackage = self.newScope { };
+  callPackages = lib.callPackagesWith self;
+  newScope = extra: lib.callPackageWith (self // extra);
+
+  recurseIntoAttrs = lib.recurseIntoAttrs;
+
+  stdenv = import ./stdenv {
+    inherit lib system;
+    inherit (self) bash coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch;
+  };
+
+  fetchurl = import ./build-support/fetchurl.nix { inherit lib; };
+  fetchzip = _: throw "rnix-pkgs: fetchzip is not supported; use fetchurl or builtins.fetchTarball";
+
+  buildEnv = import ./build-support/buildenv.nix {
+    inherit lib system;
+    shell = self.runtimeShell;
+  };
+
+  dockerTools = lib.recurseIntoAttrs (import ./build-support/docker.nix {
+    inherit lib system;
+    inherit (self) bash coreutils cacert runCommand writeTextDir symlinkJoin buildEnv;
+  });
+
+  runtimeShell = "${self.runtimeShellPackage}/bin/bash";
+  runtimeShellPackage = self.bash;
+
+  bashInteractive = self.bash;
+  patch = self.gnupatch;
+  gnumake = throw "rnix-pkgs: gnumake is not available (packages come as Debian binaries; there is no C toolchain)";
+  xz-utils = self.xz;
+
+  # nixpkgs' cacert: the Mozilla bundle at etc/ssl/certs/ca-bundle.crt.
+  cacert = self.runCommand "nss-cacert-${(debian.get "ca-certificates").version}"
+    {
+      certs = debian.get "ca-certificates";
+      passthru = { debianPackage = debian.get "ca-certificates"; };
+    } ''
+    mkdir -p $out/etc/ssl/certs
+    cat $certs/share/ca-certificates/*/*.crt > $out/etc/ssl/certs/ca-bundle.crt
+    ln -s ca-bundle.crt $out/etc/ssl/certs/ca-certificates.crt
+  '';
+
+  python311 = pythonSet.makePython (debian.get "python3.11-minimal");
+  python3 = self.python311;
+  python = self.python3;
+  python311Packages = self.python311.pkgs;
+  python3Packages = self.python3.pkgs;
+  pythonPackages = self.python3Packages;
+
+  # Python packages from locked wheels, keyed by their PEP 503 name.
+  pypiWheels = pythonSet.wheels;
+  # Debian store paths by Debian package name (or group name).
+  debianStorePaths = debian.packages;
+}
