@@ -17,6 +17,9 @@ pub struct MirrorConfig {
     pub debian_security: Option<String>,
     /// A PEP 503/691 "simple" index URL (pip's `index-url`, usually ending in `/simple`).
     pub pypi_index: Option<String>,
+    /// When no index is configured, ask pip (`pip config list`, else pip's default index)
+    /// at the moment a `mirror://pypi/` URL is resolved.
+    pub ask_pip: bool,
 }
 
 /// One apt source: its URIs and suites.
@@ -170,6 +173,11 @@ fn pip_index_from_pip() -> Option<String> {
     None
 }
 
+fn pip_index_cached() -> Option<String> {
+    static CACHE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(pip_index_from_pip).clone()
+}
+
 fn env_nonempty(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.trim().is_empty())
 }
@@ -183,9 +191,8 @@ impl MirrorConfig {
         MirrorConfig {
             debian: env_nonempty("RNIX_DEBIAN_MIRROR").or(deb),
             debian_security: env_nonempty("RNIX_DEBIAN_SECURITY_MIRROR").or(sec),
-            pypi_index: env_nonempty("RNIX_PYPI_INDEX")
-                .or_else(|| env_nonempty("PIP_INDEX_URL"))
-                .or_else(pip_index_from_pip),
+            pypi_index: env_nonempty("RNIX_PYPI_INDEX").or_else(|| env_nonempty("PIP_INDEX_URL")),
+            ask_pip: true,
         }
     }
 }
@@ -281,12 +288,21 @@ pub fn resolve_url(
             let (project, filename) = path.split_once('/').ok_or_else(|| {
                 anyhow!("malformed PyPI mirror URL '{url}' (want mirror://pypi/<project>/<file>)")
             })?;
-            let index = cfg.pypi_index.as_deref().ok_or_else(|| {
-                anyhow!(
-                    "cannot resolve '{url}': no Python package index configured; set \
+            let asked = if cfg.pypi_index.is_none() && cfg.ask_pip {
+                pip_index_cached()
+            } else {
+                None
+            };
+            let index = cfg
+                .pypi_index
+                .as_deref()
+                .or(asked.as_deref())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "cannot resolve '{url}': no Python package index configured; set \
                      RNIX_PYPI_INDEX (or PIP_INDEX_URL / pip.conf index-url)"
-                )
-            })?;
+                    )
+                })?;
             let page = pypi_project_url(index, project);
             let text = with_retries(3, || {
                 let r = client
@@ -347,6 +363,19 @@ pub fn download(
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!("unsupported URL '{url}' (only http, https, file and mirror:// URLs)");
     }
+    Ok(download_etag(client, url, dest, progress)?.0)
+}
+
+/// As [`download`], also returning the server's `ETag` (HTTP only).
+pub fn download_etag(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    dest: &Path,
+    progress: ProgressFn,
+) -> Result<(u64, Option<String>)> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Ok((download(client, url, dest, progress)?, None));
+    }
     with_retries(5, || download_once(client, url, dest, progress))
         .with_context(|| format!("downloading '{url}'"))
 }
@@ -356,7 +385,7 @@ fn download_once(
     url: &str,
     dest: &Path,
     progress: ProgressFn,
-) -> Result<u64> {
+) -> Result<(u64, Option<String>)> {
     let have = fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
     let mut req = client.get(url);
     if have > 0 {
@@ -364,6 +393,11 @@ fn download_once(
     }
     let mut resp = req.send()?;
     let status = resp.status();
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let (mut file, mut done, total) = if status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0
     {
         let f = fs::OpenOptions::new().append(true).open(dest)?;
@@ -398,7 +432,7 @@ fn download_once(
             bail!("transfer ended after {done} of {t} bytes");
         }
     }
-    Ok(done)
+    Ok((done, etag))
 }
 
 /// Resolves and downloads `url` to `dest`.
@@ -482,6 +516,7 @@ mod tests {
             debian: Some("http://m.example/debian/".into()),
             debian_security: None,
             pypi_index: None,
+            ask_pip: false,
         };
         assert_eq!(
             resolve_url(&c, &cfg, "mirror://debian/pool/main/z/zlib/z.deb").unwrap(),

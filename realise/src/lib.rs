@@ -5,7 +5,9 @@
 //! * [`unpack`]: safe tar/zip extraction.
 
 pub mod builtin;
+pub mod cli;
 pub mod fetch;
+pub mod fetchers;
 pub mod progress;
 pub mod sandbox;
 pub mod scheduler;

@@ -676,6 +676,8 @@ pub struct BuildSandbox {
     pub inputs: Vec<String>,
     /// Extra host paths (target inside, source on the host), like Nix's `sandbox-paths`.
     pub extra: Vec<Bind>,
+    /// Symlinks created inside (path, target), e.g. `/bin/sh` -> a store path.
+    pub symlinks: Vec<(PathBuf, PathBuf)>,
     /// Fixed-output: share the network and the host's resolver configuration.
     pub network: bool,
     /// Keep the directory on drop.
@@ -711,6 +713,7 @@ impl BuildSandbox {
             store_dir: PathBuf::from("/nix/store"),
             inputs: Vec::new(),
             extra: Vec::new(),
+            symlinks: Vec::new(),
             network: false,
             keep: false,
         })
@@ -757,6 +760,7 @@ impl BuildSandbox {
         for b in &self.extra {
             cfg.binds.push(b.clone());
         }
+        cfg.symlinks.extend(self.symlinks.iter().cloned());
         Ok(cfg)
     }
 

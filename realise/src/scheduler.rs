@@ -32,8 +32,11 @@ pub struct Options {
     pub verbosity: u8,
     /// `NIX_BUILD_CORES`.
     pub cores: usize,
-    /// Host paths made visible in the sandbox (Nix's `sandbox-paths`), e.g. `/bin/sh`.
+    /// Host paths made visible in the sandbox (Nix's `sandbox-paths`).
     pub sandbox_paths: Vec<Bind>,
+    /// A store path providing `/bin/sh` in the sandbox (a package with `bin/sh`, or the
+    /// shell itself); its closure is made visible too.
+    pub sh: Option<StorePath>,
     /// Lines of log shown when a build fails.
     pub log_lines: usize,
     /// No progress output (errors are still printed).
@@ -56,6 +59,7 @@ impl Default for Options {
             verbosity: 0,
             cores: ncpus(),
             sandbox_paths: Vec::new(),
+            sh: None,
             log_lines: 25,
             quiet: false,
         }
@@ -441,6 +445,7 @@ impl<'s> Realiser<'s> {
             return Ok(());
         }
         let drv = &node.drv;
+        let builtin = drv.builder.strip_prefix("builtin:");
 
         // The input closure.
         let mut inputs: BTreeSet<StorePath> = BTreeSet::new();
@@ -458,8 +463,20 @@ impl<'s> Realiser<'s> {
             }
         }
         let closure = self.store.closure(inputs.iter())?;
+        let mut visible = closure.clone();
+        let mut sh_link = None;
+        if let Some(sh) = &self.opts.sh {
+            if builtin.is_none() {
+                visible.extend(self.store.closure(std::iter::once(sh))?);
+                let target = if self.store.real_path(sh).is_dir() {
+                    format!("{}/bin/sh", sh.to_absolute())
+                } else {
+                    sh.to_absolute()
+                };
+                sh_link = Some((PathBuf::from("/bin/sh"), PathBuf::from(target)));
+            }
+        }
 
-        let builtin = drv.builder.strip_prefix("builtin:");
         let is_fixed = drv.is_fixed_output();
         let use_ns = self.opts.sandbox && sandbox::namespaces_available();
         if self.opts.sandbox && !use_ns && builtin.is_none() {
@@ -476,7 +493,8 @@ impl<'s> Realiser<'s> {
             &format!("{}-{}", std::process::id(), name),
             self.store.store_dir(),
         )?;
-        sb.inputs = closure.iter().map(|p| p.base_name().to_string()).collect();
+        sb.inputs = visible.iter().map(|p| p.base_name().to_string()).collect();
+        sb.symlinks.extend(sh_link);
         sb.extra = self.opts.sandbox_paths.clone();
         sb.network = is_fixed;
 

@@ -59,21 +59,6 @@ fn golden_derivations_match_nix() {
     assert_eq!(r2.progress().built_count(), 0);
 }
 
-fn have_nix() -> bool {
-    let ok = Command::new("nix-instantiate")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI is set but nix-instantiate (Nix 2.8) is not installed");
-    }
-    if !ok {
-        eprintln!("SKIPPED: Nix is not installed");
-    }
-    ok
-}
-
 #[test]
 fn golden_values_match_live_nix() {
     if !have_nix() {

@@ -1,6 +1,8 @@
 //! Helpers shared by the realise integration tests.
 #![allow(dead_code)]
 
+pub mod http;
+
 use realise::sandbox;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -172,4 +174,64 @@ pub fn add_drv(
         .unwrap();
     assert_eq!(p, drv_path);
     p
+}
+
+/// True when Nix is installed; panics under CI when it is not, else prints a skip notice.
+pub fn have_nix() -> bool {
+    let ok = std::process::Command::new("nix-instantiate")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("CI is set but nix-instantiate (Nix 2.8) is not installed");
+    }
+    if !ok {
+        eprintln!("SKIPPED: Nix is not installed");
+    }
+    ok
+}
+
+/// A `builtin:fetchurl` derivation (flat sha256) for `url`.
+pub fn add_fetchurl_drv(store: &LocalStore, name: &str, url: &str, sha256: &str) -> StorePath {
+    let mut d = Derivation {
+        platform: "builtin".into(),
+        builder: "builtin:fetchurl".into(),
+        ..Default::default()
+    };
+    for (k, v) in [
+        ("builder", "builtin:fetchurl"),
+        ("name", name),
+        ("system", "builtin"),
+        ("url", url),
+        ("urls", url),
+        ("executable", ""),
+        ("unpack", ""),
+        ("outputHashAlgo", "sha256"),
+        ("outputHashMode", "flat"),
+        ("outputHash", sha256),
+    ] {
+        d.env.insert(k.into(), v.into());
+    }
+    d.outputs.insert(
+        "out".into(),
+        store::Output {
+            path: String::new(),
+            hash_algo: "sha256".into(),
+            hash: sha256.into(),
+        },
+    );
+    let mut none = |_: &str| -> anyhow::Result<store::Hash> { anyhow::bail!("no inputs") };
+    let p = d.fill_outputs(name, &mut none).unwrap();
+    let refs = d.references().unwrap();
+    let got = store
+        .add_text_to_store(&format!("{name}.drv"), d.to_aterm().as_bytes(), &refs)
+        .unwrap();
+    assert_eq!(got, p);
+    p
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(data))
 }

@@ -43,3 +43,19 @@ print(json.dumps(out, indent=1, sort_keys=True))
 PY
 python3 -m json.tool golden.json >/dev/null
 echo "recorded $(echo $attrs | wc -w) derivations"
+
+# Evaluation-time fetchers: store paths Nix gives for tarball.tar.gz (content-addressed,
+# so the URL does not matter).
+u="file://$PWD/tarball.tar.gz"
+ev() { nix-instantiate --eval --json -E "$1" 2>/dev/null; }
+cat > fetchers.json <<JSON
+{
+  "fetchTarball": $(ev "builtins.fetchTarball \"$u\""),
+  "fetchTarballNamed": $(ev "builtins.fetchTarball { url = \"$u\"; name = \"proj\"; }"),
+  "fetchTarballNarHash": "$(nix-store -q --hash "$(ev "builtins.fetchTarball \"$u\"" | tr -d '"')")",
+  "fetchurl": $(ev "builtins.fetchurl \"$u\""),
+  "fetchurlNamed": $(ev "builtins.fetchurl { url = \"$u\"; name = \"t.tgz\"; }")
+}
+JSON
+python3 -m json.tool fetchers.json >/dev/null
+echo "recorded fetchers.json"
