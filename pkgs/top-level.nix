@@ -112,7 +112,7 @@ debianPackages
   xz-utils = self.xz;
 
   # nixpkgs' cacert: the Mozilla bundle at etc/ssl/certs/ca-bundle.crt.
-  cacert = self.runCommand "nss-cacert-${(debian.get "ca-certificates").version}"
+  cacert = self.runCommand "nss-cacert-${debian.storeVersion (debian.get "ca-certificates").debianVersion}"
     {
       certs = debian.get "ca-certificates";
       passthru = { debianPackage = debian.get "ca-certificates"; };
