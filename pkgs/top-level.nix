@@ -91,7 +91,10 @@ debianPackages
   };
 
   fetchurl = import ./build-support/fetchurl.nix { inherit lib; };
-  fetchzip = _: throw "rnix-pkgs: fetchzip is not supported; use fetchurl or builtins.fetchTarball";
+  inherit (import ./build-support/fetchzip.nix {
+    inherit lib;
+    inherit (self) stdenvNoCC curl cacert python3;
+  }) fetchzip fetchFromGitHub fetchFromGitLab;
 
   buildEnv = import ./build-support/buildenv.nix {
     inherit lib system;

@@ -10,6 +10,12 @@ let
     customisation = import ./customisation.nix { inherit lib; };
     versions = import ./versions.nix { inherit lib; };
     licenses = import ./licenses.nix { inherit lib; };
+    sources = import ./sources.nix { inherit lib; };
+    inherit (lib.sources) cleanSource cleanSourceWith cleanSourceFilter sourceByRegex sourceFilesBySuffices
+      pathIsDirectory pathIsRegularFile;
+    fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    fakeSha256 = "0000000000000000000000000000000000000000000000000000";
+    fakeSha512 = "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
     platforms = import ./platforms.nix { inherit lib; };
     asserts = {
       assertMsg = pred: msg: pred || builtins.throw msg;
