@@ -110,6 +110,38 @@ rec {
 
   writeJSON = name: value: writeText name (builtins.toJSON value);
 
+  # makeSetupHook { name, deps ? [], substitutions ? {} } script: a package whose
+  # nix-support/setup-hook is `script` with @name@ substituted; sourced by the
+  # builds that have it in (native)buildInputs.
+  makeSetupHook =
+    { name ? lib.warn "calling makeSetupHook without passing a name is deprecated." "hook"
+    , deps ? [ ]
+    , propagatedBuildInputs ? [ ]
+    , substitutions ? { }
+    , passthru ? { }
+    , meta ? { }
+    }:
+    script:
+    runCommand name
+      (substitutions // {
+        inherit meta passthru;
+        hookScript = script;
+        propagatedDeps = lib.toList deps ++ propagatedBuildInputs;
+      })
+      ''
+        mkdir -p $out/nix-support
+        substituteAll "$hookScript" $out/nix-support/setup-hook
+        if [ -n "$propagatedDeps" ]; then
+          printWords $propagatedDeps > $out/nix-support/propagated-build-inputs
+        fi
+      '';
+
+  makeWrapper = makeSetupHook {
+    name = "make-shell-wrapper-hook";
+    substitutions = { shell = stdenv.shell; };
+  } ./make-wrapper.sh;
+  makeShellWrapper = makeWrapper;
+
   # symlinkJoin { name, paths, postBuild ? "" }: one directory of symlinks to
   # the files of all `paths` (later paths lose on collision, as lndir does).
   symlinkJoin =

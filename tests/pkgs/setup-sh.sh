@@ -10,7 +10,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 stdenvSrc="$repo/pkgs/stdenv"
 work="$(mktemp -d)"
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'chmod -R u+w "$work" 2>/dev/null; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 hostBash="$(command -v bash)"
 failures=0
@@ -117,6 +117,24 @@ if runBuild nosrc installPhase='mkdir -p $out'; then
     fail "a build without src succeeded"
 fi
 grep -q 'variable $src or $srcs should point to the source' "$work/nosrc.log" || fail "missing src: no clear message"
+
+# 6. The makeWrapper setup hook (pkgs/build-support/make-wrapper.sh), found
+#    through nix-support/setup-hook of a nativeBuildInputs entry.
+mkdir -p "$work/mkwrap/nix-support"
+sed "s|@shell@|$hostBash|g" "$repo/pkgs/build-support/make-wrapper.sh" >"$work/mkwrap/nix-support/setup-hook"
+mkdir -p "$work/prog/bin"
+printf '#!/bin/sh\necho "A=$A P=$P args=$*"\n' >"$work/prog/bin/show"
+chmod +x "$work/prog/bin/show"
+if runBuild wrap dontUnpack=1 nativeBuildInputs="$work/mkwrap" \
+    installPhase='mkdir -p $out/bin; cp '"$work/prog/bin/show"' $out/bin/show; cp $out/bin/show $out/bin/show2
+      makeWrapper $out/bin/show $out/bin/wrapped --set A "x y" --prefix P : /pre --add-flags "-f"
+      wrapProgram $out/bin/show2 --set-default A dflt --suffix P : /suf --append-flags "-z"'; then
+    [ "$(env -i P=orig "$work/wrap-out/bin/wrapped" 1 2)" = "A=x y P=/pre:orig args=-f 1 2" ] || fail "makeWrapper: wrong wrapper: $(env -i P=orig "$work/wrap-out/bin/wrapped" 1 2)"
+    [ "$(env -i "$work/wrap-out/bin/show2" 3)" = "A=dflt P=/suf args=3 -z" ] || fail "wrapProgram: wrong wrapper: $(env -i "$work/wrap-out/bin/show2" 3)"
+    [ -x "$work/wrap-out/bin/.show2-wrapped" ] || fail "wrapProgram: original not kept as .show2-wrapped"
+else
+    fail "makeWrapper build failed: $(cat "$work/wrap.log")"
+fi
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures setup.sh check(s) failed" >&2
