@@ -103,7 +103,7 @@ debianPackages
 
   dockerTools = lib.recurseIntoAttrs (import ./build-support/docker.nix {
     inherit lib system;
-    inherit (self) bash coreutils cacert runCommand writeTextDir symlinkJoin buildEnv;
+    inherit (self) stdenv bash coreutils cacert runCommand writeTextDir symlinkJoin buildEnv;
   });
 
   runtimeShell = "${self.runtimeShellPackage}/bin/bash";

@@ -1,11 +1,29 @@
 # dockerTools with nixpkgs' interface, built by rnix's builtin
 # `rnix-docker-image` (no virtual machine: runAsRoot runs in a namespace).
-{ lib, system, bash, coreutils, cacert, runCommand, writeTextDir, symlinkJoin, buildEnv }:
+{ lib, system, stdenv, bash, coreutils, cacert, runCommand, writeTextDir, symlinkJoin, buildEnv }:
 
 let
   inherit (builtins) toJSON isString isList isAttrs;
 
   shell = "${bash}/bin/bash";
+
+  # As nixpkgs' `shellScript`: runAsRoot runs with coreutils on PATH (and /bin of the image).
+  rootScript = text:
+    if text == null || text == "" then ""
+    else ''
+      set -e
+      export PATH=${coreutils}/bin:/bin
+      ${text}
+    '';
+
+  # extraCommands / fakeRootCommands run in the build environment: the stdenv's tools on PATH.
+  buildScript = text:
+    if text == null || text == "" then ""
+    else ''
+      set -e
+      export PATH=${lib.makeBinPath stdenv.initialPath}''${PATH:+:}$PATH
+      ${text}
+    '';
 
   # A list of store paths (derivations or strings) as a space-separated env value.
   pathList = x: if x == null then [ ] else lib.toList x;
@@ -71,8 +89,9 @@ let
         imageTag = if tag == null then "" else tag;
         copyToRoot = pathList copyToRoot;
         keepContentsDirlinks = if keepContentsDirlinks then "1" else "";
-        runAsRoot = if runAsRoot == null then "" else runAsRoot;
-        inherit extraCommands fakeRootCommands;
+        runAsRoot = rootScript runAsRoot;
+        extraCommands = buildScript extraCommands;
+        fakeRootCommands = buildScript fakeRootCommands;
         enableFakechroot = if enableFakechroot then "1" else "";
         config = if config == null then "" else toJSON config;
         created = checkCreated created;

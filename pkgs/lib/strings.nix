@@ -29,7 +29,9 @@ rec {
   hasSuffix = suffix: content:
     let lenContent = stringLength content; lenSuffix = stringLength suffix;
     in lenContent >= lenSuffix && substring (lenContent - lenSuffix) lenContent content == suffix;
-  hasInfix = infix: content: builtins.match ".*${escapeRegex infix}.*" "${content}" != null;
+  hasInfix = infix: content:
+    builtins.match (builtins.unsafeDiscardStringContext ".*${escapeRegex infix}.*")
+      (builtins.unsafeDiscardStringContext "${content}") != null;
 
   stringToCharacters = s: genList (p: substring p 1 s) (stringLength s);
   stringAsChars = f: s: concatMapStrings f (stringToCharacters s);

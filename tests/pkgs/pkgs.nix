@@ -37,7 +37,7 @@ let
     config = { Cmd = [ "uvicorn" "main:app" ]; WorkingDir = "/app"; };
   };
   imgNoTag = pkgs.dockerTools.buildImage { name = "x"; contents = pkgs.bash; };
-  layered = pkgs.dockerTools.buildLayeredImage { name = "L"; contents = [ pkgs.bash ]; maxLayers = 20; compressor = "zstd"; };
+  layered = pkgs.dockerTools.buildLayeredImage { name = "L"; contents = [ pkgs.bash ]; maxLayers = 20; compressor = "zstd"; extraCommands = "mkdir tmp"; };
   streamed = pkgs.dockerTools.streamLayeredImage { name = "S"; contents = [ pkgs.bash ]; };
 
   fetched = pkgs.fetchurl { url = "https://example.org/a~b.tar.gz"; sha256 = "0000000000000000000000000000000000000000000000000000"; };
@@ -152,13 +152,14 @@ let
     buildImage = let e = drvEnv img; in
       img.name == "docker-image-Simple-Python-API.tar.gz" && e.builder == "builtin:rnix-docker-image"
       && e.imageName == "simple-python-api" && e.imageTag == "latest" && img.imageTag == "latest"
-      && e.runAsRoot == "mkdir -p /app" && builtins.fromJSON e.config == { Cmd = [ "uvicorn" "main:app" ]; WorkingDir = "/app"; }
+      && e.runAsRoot == "set -e\nexport PATH=${pkgs.coreutils}/bin:/bin\nmkdir -p /app\n" && e.extraCommands == "" && builtins.fromJSON e.config == { Cmd = [ "uvicorn" "main:app" ]; WorkingDir = "/app"; }
       && e.created == "1970-01-01T00:00:01Z" && e.compressor == "gz" && e.layered == "0" && e.format == "docker"
       && lib.hasSuffix "/bin/bash" e.shell && builtins.length e.copyToRoot == 1 && e.architecture == "amd64";
     buildImageNoTag = (drvEnv imgNoTag).imageTag == "" && builtins.stringLength imgNoTag.imageTag == 32
       && lib.hasInfix imgNoTag.imageTag imgNoTag.outPath && (drvEnv imgNoTag).copyToRoot == [ pkgs.bash ];
     layered = layered.name == "L.tar.zst" && (drvEnv layered).layered == "1" && (drvEnv layered).maxLayers == "20"
       && (drvEnv layered).imageName == "l";
+    extraCommands = lib.hasInfix "${pkgs.gnused}/bin" (drvEnv layered).extraCommands && lib.hasSuffix "\nmkdir tmp\n" (drvEnv layered).extraCommands;
     streamed = streamed.name == "stream-S" && (drvEnv streamed).stream == "1" && (drvEnv streamed).compressor == "none";
     badCompressor = !(builtins.tryEval (pkgs.dockerTools.buildImage { name = "x"; compressor = "lz4"; }).drvPath).success;
     dockerHelpers = builtins.all (n: pkgs.dockerTools ? ${n}) [ "binSh" "usrBinEnv" "caCertificates" "fakeNss" "buildImage" "buildLayeredImage" "streamLayeredImage" ];
