@@ -85,10 +85,22 @@ debianPackages
 
   recurseIntoAttrs = lib.recurseIntoAttrs;
 
-  stdenv = import ./stdenv {
+  # The stdenv's tools: bash and coreutils always; the others when they are
+  # locked (the lock should hold all of them; see issue 6).
+  stdenv = import ./stdenv ({
     inherit lib system;
-    inherit (self) bash coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch;
-  };
+    inherit (self) bash coreutils;
+  } // builtins.mapAttrs (name: deb: if lock.debian.packages ? ${deb} then self.${name} else null) {
+    findutils = "findutils";
+    diffutils = "diffutils";
+    gnused = "sed";
+    gnugrep = "grep";
+    gawk = "gawk";
+    gnutar = "tar";
+    gzip = "gzip";
+    xz = "xz-utils";
+    gnupatch = "patch";
+  });
 
   fetchurl = import ./build-support/fetchurl.nix { inherit lib; };
   inherit (import ./build-support/fetchzip.nix {

@@ -295,3 +295,73 @@ fn pkgs_stdenv_setup_sh_runs_with_host_tools() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
 }
+
+fn nix_build_attr(attr: &str) -> Vec<PathBuf> {
+    let out = stdout_ok(Command::new("nix-build").current_dir(repo()).args([
+        "--option",
+        "sandbox",
+        "false",
+        "--no-out-link",
+        "tests/pkgs/host-stdenv.nix",
+        "-A",
+        attr,
+    ]));
+    out.lines().map(PathBuf::from).collect()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+#[test]
+fn pkgs_stdenv_and_trivial_builders_build_with_nix() {
+    if !have_nix("pkgs_stdenv_and_trivial_builders_build_with_nix") {
+        return;
+    }
+    // The seed's app: app/main.py copied from the (filtered) source.
+    let app = nix_build_attr("app");
+    assert_eq!(app.len(), 1);
+    assert!(app[0].to_string_lossy().ends_with("-api-code"));
+    assert_eq!(
+        read(&app[0].join("app/main.py")),
+        read(&repo().join("fixtures/simple-python-api/main.py"))
+    );
+    assert!(!app[0].join("app/default.nix").exists());
+
+    // finalAttrs + two outputs + preInstall hook.
+    let mut fin = nix_build_attr("final");
+    fin.extend(nix_build_attr("final.doc"));
+    assert_eq!(fin.len(), 2, "{fin:?}");
+    assert_eq!(read(&fin[0].join("name")), "final-1.2\n");
+    assert_eq!(read(&fin[0].join("pre.txt")), "pre\n");
+    assert!(fin[1].to_string_lossy().ends_with("-final-1.2-doc"));
+    assert_eq!(read(&fin[1].join("README")), "documentation\n");
+
+    let text = nix_build_attr("text");
+    assert_eq!(read(&text[0]), "hello\n");
+
+    let script = nix_build_attr("script");
+    let greet = script[0].join("bin/greet");
+    assert!(read(&greet).starts_with("#!/usr/bin/bash\n"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_ne!(
+        std::fs::metadata(&greet).unwrap().permissions().mode() & 0o111,
+        0
+    );
+
+    let joined = nix_build_attr("joined");
+    let main_link =
+        std::fs::read_link(joined[0].join("app/main.py")).expect("app/main.py is a link");
+    assert_eq!(main_link, app[0].join("app/main.py"));
+    assert_eq!(
+        std::fs::read_link(joined[0].join("bin/greet")).unwrap(),
+        greet
+    );
+
+    let command = nix_build_attr("command");
+    assert_eq!(read(&command[0].join("foo")), "bar\n");
+    assert_eq!(
+        read(&command[0].join("greet")),
+        format!("hi from {}\n", greet.display())
+    );
+}

@@ -1,9 +1,13 @@
 # The standard environment: a store path holding `setup` (setup.sh with the
 # initial PATH baked in), plus `mkDerivation`. There is no C compiler: packages
 # come from Debian binaries; stdenv runs shell phases with the basic tools.
-{ lib, system, bash, coreutils, findutils, diffutils, gnused, gnugrep, gawk, gnutar, gzip, xz, gnupatch }:
+# bash and coreutils are required; a tool given as null (not in the lock) is
+# left out of the initial PATH.
+{ lib, system, bash, coreutils, findutils ? null, diffutils ? null, gnused ? null, gnugrep ? null
+, gawk ? null, gnutar ? null, gzip ? null, xz ? null, gnupatch ? null }:
 let
-  initialPath = [ coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch bash ];
+  initialPath = builtins.filter (x: x != null)
+    [ coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch bash ];
   shell = "${bash}/bin/bash";
 
   platform = {

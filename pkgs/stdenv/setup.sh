@@ -389,7 +389,9 @@ if [ -n "${NIX_BUILD_TOP:-}" ]; then
 fi
 
 # Every output gets a variable ($out, $dev, ...); `prefix` is the first one.
-: "${prefix:=${!outputs%% *}}"
+_firstOutput="${outputs%% *}"
+: "${prefix:=${!_firstOutput}}"
+unset _firstOutput
 for o in $outputs; do
     if [ -z "${!o:-}" ]; then
         echo "error: output '$o' has no path in the environment" >&2
@@ -648,13 +650,18 @@ fixupPhase() {
 
     for output in $outputs; do
         prefix="${!output}" runHook fixupOutput
-        if [ -e "${!output}" ] && [ "${dontPatchShebangs:-}" != 1 ]; then
-            patchShebangs --build "${!output}"
+        if [ -e "${!output}" ] && [ -z "${dontPatchShebangs:-}" ]; then
+            if type -P find >/dev/null && type -P sed >/dev/null; then
+                patchShebangs --build "${!output}"
+            else
+                echo "patchShebangs skipped: this stdenv has no find/sed (findutils/sed are not in the lock)"
+            fi
         fi
     done
 
     # Record what dependents must have too (nixpkgs' nix-support files).
-    local propagatedOut="${!outputs%% *}"
+    local firstOutput="${outputs%% *}"
+    local propagatedOut="${!firstOutput}"
     if [ -n "${propagatedBuildInputs:-}" ]; then
         mkdir -p "$propagatedOut/nix-support"
         printWords $propagatedBuildInputs >"$propagatedOut/nix-support/propagated-build-inputs"
