@@ -90,6 +90,6 @@ rec {
     let ref = if tag != null then tag else rev;
     in fetchzip {
       inherit name hash sha256;
-      url = "https://${domain}/api/v4/projects/${lib.escapeURL or (x: builtins.replaceStrings [ "/" ] [ "%2F" ] x) "${owner}/${repo}"}/repository/archive.tar.gz?sha=${ref}";
+      url = "https://${domain}/api/v4/projects/${lib.escapeURL "${owner}/${repo}"}/repository/archive.tar.gz?sha=${ref}";
     };
 }

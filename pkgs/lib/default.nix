@@ -11,6 +11,7 @@ let
     versions = import ./versions.nix { inherit lib; };
     licenses = import ./licenses.nix { inherit lib; };
     sources = import ./sources.nix { inherit lib; };
+    generators = import ./generators.nix { inherit lib; };
     inherit (lib.sources) cleanSource cleanSourceWith cleanSourceFilter sourceByRegex sourceFilesBySuffices
       pathIsDirectory pathIsRegularFile;
     fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -61,7 +62,7 @@ let
       fixedWidthString fixedWidthNumber toInt toIntBase10 isStorePath isStringLike
       isString isPath readPathsFromFile fileContents sanitizeDerivationName
       stringLength substring match split trim trimWith cmakeBool cmakeFeature
-      cmakeOptionType hasInfix;
+      cmakeOptionType hasInfix escapeURL;
     inherit (lib.attrsets) attrByPath hasAttrByPath setAttrByPath getAttrFromPath
       attrVals attrValues attrNames getAttrs catAttrs filterAttrs filterAttrsRecursive
       foldAttrs foldlAttrs collect nameValuePair mapAttrs mapAttrs' mapAttrsToList

@@ -43,6 +43,22 @@ rec {
       then "'${replaceStrings [ "'" ] [ "'\\''" ] string}'"
       else string;
   escapeShellArgs = concatMapStringsSep " " escapeShellArg;
+  # Percent-encodes everything except unreserved characters (RFC 3986).
+  escapeURL =
+    let
+      unreserved = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z"
+        "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z"
+        "0" "1" "2" "3" "4" "5" "6" "7" "8" "9" "-" "_" "." "~" ];
+      toEscape = builtins.removeAttrs asciiTable unreserved;
+    in
+    replaceStrings (builtins.attrNames toEscape) (map (c: "%${fixedWidthString 2 "0" (lib.toUpper (toHexString c))}") (builtins.attrValues toEscape));
+  asciiTable = builtins.listToAttrs (map (n: { name = builtins.fromJSON "\"\\u00${fixedWidthString 2 "0" (toHexString n)}\""; value = n; }) (lib.range 32 126));
+  toHexString = n:
+    let
+      digits = [ "0" "1" "2" "3" "4" "5" "6" "7" "8" "9" "a" "b" "c" "d" "e" "f" ];
+      go = x: if x < 16 then builtins.elemAt digits x else go (x / 16) + builtins.elemAt digits (x - (x / 16) * 16);
+    in
+    go n;
   escapeRegex = escape (stringToCharacters "\\[{()^$?*+|.");
   escapeNixString = s: escape [ "$" ] (builtins.toJSON s);
   escapeNixIdentifier = s:

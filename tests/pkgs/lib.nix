@@ -85,6 +85,9 @@ let
     assertMsg = !(builtins.tryEval (assertMsg false "no")).success && assertMsg true "yes";
     hasInfix = hasInfix "b-c" "ab-cd" && !(hasInfix "x" "abc");
     trim = trim "  a b \n" == "a b";
+    escapeURL = escapeURL "foo/bar baz?x=1&y~" == "foo%2Fbar%20baz%3Fx%3D1%26y~";
+    toKeyValue = generators.toKeyValue { } { a = 1; b = "x"; } == "a=1\nb=x\n";
+    toINI = generators.toINI { } { sec = { k = true; }; } == "[sec]\nk=true\n";
   };
   failed = builtins.filter (n: !checks.${n}) (builtins.attrNames checks);
 in
