@@ -1,1 +1,5 @@
 //! pkgset
+// package builders (owner: builders)
+pub mod builders;
+pub mod deb;
+pub mod elf;
