@@ -61,9 +61,6 @@ let
     impureEnvVars = [ "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy" ];
   });
 in
-drv // passthru // {
-  meta = meta;
-  inherit urls';
-  ${if pname != null then "pname" else null} = pname;
-  ${if version != null then "version" else null} = version;
-}
+drv // passthru // { inherit meta; }
+// lib.optionalAttrs (pname != null) { inherit pname; }
+// lib.optionalAttrs (version != null) { inherit version; }

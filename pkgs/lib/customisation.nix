@@ -25,7 +25,8 @@ rec {
           result // {
             override = newArgs: overridable (overrideWith newArgs);
             overrideDerivation = fdrv: overrideResult (x: overrideDerivation x fdrv);
-            ${if result ? overrideAttrs then "overrideAttrs" else null} = fdrv: overrideResult (x: x.overrideAttrs fdrv);
+          } // lib.optionalAttrs (result ? overrideAttrs) {
+            overrideAttrs = fdrv: overrideResult (x: x.overrideAttrs fdrv);
           }
         else if lib.isFunction result then
           lib.setFunctionArgs result (lib.functionArgs result) // { override = newArgs: overridable (overrideWith newArgs); }

@@ -57,14 +57,11 @@ let
       passthru = attrs.passthru or { };
     in
     lib.extendDerivation true
+      # pname, version, src, ... are attributes of `drv` already (the
+      # derivation's arguments); `passthru` is kept as nixpkgs keeps it.
       (passthru // {
         inherit meta overrideAttrs;
-        inherit (drv) drvAttrs;
-        ${if attrs ? pname then "pname" else null} = attrs.pname;
-        ${if attrs ? version then "version" else null} = attrs.version;
-        ${if attrs ? src then "src" else null} = attrs.src;
-        ${if attrs ? passthru then "passthru" else null} = attrs.passthru;
-      })
+      } // lib.optionalAttrs (attrs ? passthru) { inherit (attrs) passthru; })
       drv;
 
   # `rattrs` is `finalAttrs: attrs`; overrideAttrs composes as in nixpkgs.
