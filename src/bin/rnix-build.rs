@@ -1,1 +1,7 @@
-fn main() { eprintln!("not yet implemented"); std::process::exit(1) }
+//! `rnix-build`: nix-build without Nix.
+use clap::Parser;
+
+fn main() {
+    let args = rnix::cli::BuildArgs::parse();
+    std::process::exit(rnix::build_cmd::run(args));
+}

@@ -1,1 +1,138 @@
-fn main() { eprintln!("not yet implemented"); std::process::exit(1) }
+//! `rnix-instantiate`: a `nix-instantiate` work-alike. `--parse` is implemented here;
+//! the other modes are added by the evaluator.
+
+use clap::Parser;
+use evaluator::syntax::{self, SourceContext};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "rnix-instantiate", about = "Parse or evaluate Nix expressions")]
+struct Args {
+    /// Print the parsed expression in canonical form
+    #[arg(long)]
+    parse: bool,
+    /// Evaluate and print the value
+    #[arg(long)]
+    eval: bool,
+    /// Evaluate deeply
+    #[arg(long)]
+    strict: bool,
+    /// Print values as JSON
+    #[arg(long)]
+    json: bool,
+    /// Print values as XML
+    #[arg(long)]
+    xml: bool,
+    /// Omit source locations in XML output
+    #[arg(long = "no-location")]
+    no_location: bool,
+    /// Treat the arguments as expressions instead of files
+    #[arg(short = 'E', long = "expr")]
+    expr: bool,
+    /// Pass NAME = EXPR to a top-level function
+    #[arg(long = "arg", num_args = 2, value_names = ["NAME", "EXPR"], action = clap::ArgAction::Append)]
+    arg: Vec<String>,
+    /// Pass NAME = "STR" to a top-level function
+    #[arg(long = "argstr", num_args = 2, value_names = ["NAME", "STR"], action = clap::ArgAction::Append)]
+    argstr: Vec<String>,
+    /// Select an attribute of the result
+    #[arg(short = 'A', long = "attr")]
+    attr: Vec<String>,
+    /// Add a search path entry
+    #[arg(short = 'I', long = "include")]
+    include: Vec<String>,
+    /// Show the evaluation trace on errors
+    #[arg(long = "show-trace")]
+    show_trace: bool,
+    /// Allow writes to the store during evaluation
+    #[arg(long = "read-write-mode")]
+    read_write_mode: bool,
+    /// Store root
+    #[arg(long)]
+    store: Option<String>,
+    /// Files (or expressions with -E); `-` reads standard input
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+}
+
+/// Read one input: returns (source text, context).
+fn read_input(args: &Args, item: &str) -> Result<(String, SourceContext), String> {
+    if args.expr {
+        return Ok((item.to_string(), SourceContext::for_text("«string»")));
+    }
+    if item == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("error: reading standard input: {e}"))?;
+        return Ok((
+            String::from_utf8_lossy(&buf).into_owned(),
+            SourceContext::for_text("«stdin»"),
+        ));
+    }
+    let mut path = Path::new(item).to_path_buf();
+    if path.is_dir() {
+        path = path.join("default.nix");
+    }
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("error: getting status of '{}': {e}", path.display()))?;
+    Ok((
+        String::from_utf8_lossy(&bytes).into_owned(),
+        SourceContext::for_file(&path),
+    ))
+}
+
+fn run_parse(args: &Args) -> ExitCode {
+    let items: Vec<String> = if args.files.is_empty() {
+        vec![if args.expr { String::new() } else { "./default.nix".into() }]
+    } else {
+        args.files.clone()
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for item in &items {
+        let (src, ctx) = match read_input(args, item) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let parse = syntax::parse(&src);
+        if !parse.errors.is_empty() {
+            for e in &parse.errors {
+                eprint!("{}", syntax::render_nix_style(&src, &ctx.file, e));
+            }
+            return ExitCode::from(1);
+        }
+        match syntax::print_parse(&parse.root(), &src, &ctx) {
+            Ok(s) => {
+                if writeln!(out, "{s}").is_err() {
+                    return ExitCode::from(1);
+                }
+            }
+            Err(e) => {
+                eprint!("{}", syntax::render_nix_style(&src, &ctx.file, &e));
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    // `--eval` (and evaluation without `--parse`) is handled by the evaluator's CLI module.
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if !raw.iter().any(|a| a == "--parse") && raw.iter().any(|a| a == "--eval") {
+        let code = evaluator::eval::cli::run_eval_with(raw, rnix::glue::instantiate_setup);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    let args = Args::parse();
+    if args.parse {
+        return run_parse(&args);
+    }
+    eprintln!("error: only --parse is implemented so far");
+    ExitCode::from(1)
+}

@@ -1,0 +1,189 @@
+//! `rnix-build`: evaluate, instantiate, realise, and leave `result` symlinks (nix-build's flow).
+
+use crate::cli::BuildArgs;
+use crate::glue::{self, Glue, GlueOptions};
+use anyhow::{anyhow, Context as _, Result};
+use evaluator::eval::{cli::EvalArgs, with_big_stack, DrvInfo, Evaluator};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use store::local::LocalStore;
+use store::StorePath;
+
+/// Open the store chosen by `--store`, `RNIX_STORE` or the default root.
+pub fn open_store(root: Option<&Path>) -> Result<LocalStore> {
+    let s = match root {
+        Some(r) => LocalStore::open(r),
+        None => LocalStore::open_default(),
+    };
+    s.map_err(|e| anyhow!("opening the store: {e}"))
+}
+
+/// Evaluate what `args` name and return the derivations to build (in nix-build's order).
+/// Runs the evaluator on a thread with a large stack. Errors are already rendered.
+pub fn evaluate(args: &BuildArgs) -> std::result::Result<Vec<DrvInfo>, String> {
+    let args = args.clone();
+    with_big_stack(move || {
+        let store = open_store(args.store.as_deref()).map_err(|e| format!("error: {e:#}"))?;
+        let mut gopts = GlueOptions { quiet: args.quiet, ..Default::default() };
+        if let Some(v) = args.option("embedded-nixpkgs") {
+            gopts.embedded_nixpkgs = v == "true" || v == "1";
+        }
+        if let Some(v) = args.option("tarball-ttl") {
+            gopts.fetch.ttl = v.parse().map_err(|_| format!("error: invalid tarball-ttl '{v}'"))?;
+        }
+        let ea = EvalArgs {
+            show_trace: args.show_trace,
+            include: args.include.clone(),
+            args: args.arg_pairs(),
+            argstrs: args.argstr_pairs(),
+            ..Default::default()
+        };
+        let mut ev = evaluator::eval::cli::make_evaluator(&ea);
+        glue::install(&mut ev, Glue::new(Rc::new(store), gopts));
+        let r = eval_inner(&mut ev, &args, &ea);
+        r.map_err(|e| ev.format_error(&e))
+    })
+}
+
+fn eval_inner(ev: &mut Evaluator, args: &BuildArgs, ea: &EvalArgs) -> evaluator::eval::Result<Vec<DrvInfo>> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut roots = Vec::new();
+    if args.expr {
+        if args.paths.is_empty() {
+            return Err(evaluator::eval::mkerr("no expression given with -E"));
+        }
+        for e in &args.paths {
+            roots.push(ev.eval_expr(e, &cwd)?);
+        }
+    } else if args.paths.is_empty() {
+        roots.push(ev.eval_file(Path::new("./default.nix"))?);
+    } else {
+        for f in &args.paths {
+            if f.starts_with('<') && f.ends_with('>') {
+                roots.push(ev.eval_expr(f, &cwd)?);
+            } else {
+                roots.push(ev.eval_file(Path::new(f))?);
+            }
+        }
+    }
+    let auto = evaluator::eval::cli::auto_args(ev, ea)?;
+    let attr_paths = if args.attr.is_empty() { vec![String::new()] } else { args.attr.clone() };
+    let mut drvs = Vec::new();
+    for root in roots {
+        for p in &attr_paths {
+            let v = ev.select_attr_path(root.clone(), p, &auto)?;
+            drvs.extend(ev.find_derivations(&v, &auto)?);
+        }
+    }
+    Ok(drvs)
+}
+
+/// The realiser with every builtin builder of rnix registered.
+pub fn registry() -> realise::BuiltinRegistry {
+    let mut r = realise::BuiltinRegistry::new();
+    crate::builders::register(&mut r);
+    r
+}
+
+/// Run `rnix-build`; returns the exit code.
+pub fn run(args: BuildArgs) -> i32 {
+    match run_inner(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if msg.starts_with("error") {
+                eprintln!("{msg}");
+            } else {
+                eprintln!("error: {msg}");
+            }
+            1
+        }
+    }
+}
+
+fn run_inner(args: &BuildArgs) -> Result<()> {
+    let jobs = args.jobs()?;
+    let drvs = evaluate(args).map_err(|e| anyhow!("{}", e.trim_end()))?;
+    if drvs.is_empty() {
+        return Ok(());
+    }
+    let store = open_store(args.store.as_deref())?;
+    let drv_paths: Vec<StorePath> = drvs
+        .iter()
+        .map(|d| StorePath::from_absolute(&d.drv_path).map_err(|e| anyhow!("{e}")))
+        .collect::<Result<_>>()?;
+
+    if args.dry_run {
+        let mut missing = Vec::new();
+        for d in &drvs {
+            let out = StorePath::from_absolute(&d.out_path).map_err(|e| anyhow!("{e}"))?;
+            if !store.is_valid(&out)? {
+                missing.push(d.drv_path.clone());
+            }
+        }
+        if missing.is_empty() {
+            eprintln!("nothing to build");
+        } else {
+            eprintln!("these derivations will be built:");
+            for m in missing {
+                eprintln!("  {m}");
+            }
+        }
+        return Ok(());
+    }
+
+    let mut opts = realise::Options {
+        max_jobs: jobs.max(1),
+        keep_going: args.keep_going,
+        keep_failed: args.keep_failed,
+        verbosity: args.verbose,
+        quiet: args.quiet,
+        ..Default::default()
+    };
+    if let Some(v) = args.option("sandbox") {
+        opts.sandbox = !(v == "false" || v == "0");
+    }
+    let realiser = realise::Realiser::new(&store, opts).with_registry(registry());
+    let built = realiser.realise_all(&drv_paths)?;
+
+    // Out links (nix-build: result, result-2, ...; result-<output> for non-`out` outputs).
+    let base = args.out_link.clone().unwrap_or_else(|| PathBuf::from("result"));
+    let mut printed = Vec::new();
+    for (i, d) in drvs.iter().enumerate() {
+        let drv = StorePath::from_absolute(&d.drv_path).map_err(|e| anyhow!("{e}"))?;
+        let outs: &BTreeMap<String, StorePath> =
+            built.get(&drv).ok_or_else(|| anyhow!("'{}' was not built", d.drv_path))?;
+        let out = outs
+            .get(&d.output_name)
+            .ok_or_else(|| anyhow!("derivation '{}' has no output '{}'", d.drv_path, d.output_name))?;
+        if !args.no_out_link {
+            let mut link = base.as_os_str().to_os_string();
+            if i > 0 {
+                link.push(format!("-{}", i + 1));
+            }
+            if d.output_name != "out" {
+                link.push(format!("-{}", d.output_name));
+            }
+            let link = absolute(Path::new(&link))?;
+            store
+                .add_perm_root(out, &link)
+                .with_context(|| format!("creating the out link '{}'", link.display()))?;
+            printed.push(out.to_absolute());
+        } else {
+            printed.push(out.to_absolute());
+        }
+    }
+    for p in printed {
+        println!("{p}");
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
