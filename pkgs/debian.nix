@@ -12,11 +12,20 @@ let
 
   packages = lock.debian.packages or (throw "rnix-pkgs: the lock file has no `debian.packages'");
 
-  # Group name -> { pname; members (the first gives the version) }.
-  groups = {
-    python311 = { pname = "python3"; members = [ "python3.11-minimal" "libpython3.11-minimal" "libpython3.11-stdlib" ]; };
-    glibc = { pname = "glibc"; members = [ "libc6" ]; };
+  # Group name -> { pname; members (the first gives the version); optional
+  # members (added when they are locked: python3-minimal gives bin/python3,
+  # python-is-python3 bin/python, as nixpkgs' python3 has them) }.
+  groupDefs = {
+    python311 = {
+      pname = "python3";
+      members = [ "python3.11-minimal" "libpython3.11-minimal" "libpython3.11-stdlib" ];
+      optional = [ "python3-minimal" "python-is-python3" ];
+    };
+    glibc = { pname = "glibc"; members = [ "libc6" ]; optional = [ ]; };
   };
+  groups = builtins.mapAttrs (g: def: def // {
+    members = def.members ++ filter (m: packages ? ${m}) def.optional;
+  }) groupDefs;
 
   # Debian package name -> the key of the store path that holds it.
   memberToGroup = listToAttrs (concatMap
@@ -26,7 +35,7 @@ let
 
   # Keys of all store paths: the groups whose members are all locked, and
   # every other package.
-  groupComplete = g: builtins.all (m: packages ? ${m}) groups.${g}.members;
+  groupComplete = g: builtins.all (m: packages ? ${m}) groupDefs.${g}.members;
   keys = filter groupComplete (attrNames groups)
     ++ filter (d: !(memberToGroup ? ${d})) (attrNames packages);
 

@@ -74,11 +74,11 @@ let
     python311Group = pkgs.python311.name == "python3-3.11.2-6+deb12u9"
       && map (d: d.name) (drvEnv pkgs.python311).debs == [
         "python3.11-minimal_3.11.2-6+deb12u9_amd64.deb" "libpython3.11-minimal_3.11.2-6+deb12u9_amd64.deb"
-        "libpython3.11-stdlib_3.11.2-6+deb12u9_amd64.deb" ];
+        "libpython3.11-stdlib_3.11.2-6+deb12u9_amd64.deb" "python3-minimal_3.11.2-1+b1_amd64.deb" ];
     # group deps: union of members' deps minus the members; closure is transitive and sorted
     python311Deps =
       let names = map (d: d.name) (drvEnv pkgs.python311).deps; in
-      !(builtins.any (lib.hasPrefix "libpython3.11") names)
+      !(builtins.any (n: lib.hasPrefix "libpython3.11" n || lib.hasPrefix "python3-minimal" n) names)
       && builtins.elem "libgssapi-krb5-2-1.20.1-2+deb12u5" names # via libtirpc3 (transitive)
       && builtins.elem "glibc-2.36-9+deb12u14" names
       && names == lib.unique names;
