@@ -20,7 +20,7 @@ use crate::store_path::{
     STORE_DIR,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -29,7 +29,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const TMP_PREFIX: &str = ".rnix-tmp-";
@@ -212,7 +212,13 @@ pub struct LocalStore {
     root: PathBuf,
     store_dir: PathBuf,
     state_dir: PathBuf,
-    temp_roots: Mutex<Option<File>>,
+}
+
+/// This process's temporary-roots file per store root (one `flock` holder per process, shared
+/// by every `LocalStore` on that root).
+fn temp_roots_files() -> &'static Mutex<HashMap<PathBuf, File>> {
+    static FILES: OnceLock<Mutex<HashMap<PathBuf, File>>> = OnceLock::new();
+    FILES.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -257,7 +263,6 @@ impl LocalStore {
             root,
             store_dir,
             state_dir,
-            temp_roots: Mutex::new(None),
         })
     }
 
@@ -452,13 +457,11 @@ impl LocalStore {
 
     /// Protect `p` from garbage collection for the lifetime of this process.
     pub fn add_temp_root(&self, p: &StorePath) -> Result<()> {
-        let mut guard = self.temp_roots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = temp_roots_files().lock().unwrap_or_else(|e| e.into_inner());
         let _gc = self.gc_lock(libc::LOCK_SH)?;
-        if guard.is_none() {
-            let fp = self
-                .state_dir
-                .join("temproots")
-                .join(std::process::id().to_string());
+        let dir = self.state_dir.join("temproots");
+        if !map.contains_key(&self.root) {
+            let fp = dir.join(std::process::id().to_string());
             let f = fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -467,11 +470,22 @@ impl LocalStore {
                 .open(&fp)
                 .map_err(io_err(&fp))?;
             flock(&f, libc::LOCK_EX).map_err(io_err(&fp))?;
-            *guard = Some(f);
+            map.insert(self.root.clone(), f);
         }
-        let f = guard.as_mut().expect("set above");
+        let f = map.get_mut(&self.root).expect("inserted above");
         f.write_all(format!("{}\n", p.to_absolute()).as_bytes())
-            .map_err(io_err(&self.state_dir.join("temproots")))?;
+            .map_err(io_err(&dir))?;
+        Ok(())
+    }
+
+    /// Drop this process's temporary roots (e.g. once the results are registered as roots).
+    pub fn release_temp_roots(&self) -> Result<()> {
+        let mut map = temp_roots_files().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = map.get_mut(&self.root) {
+            let _gc = self.gc_lock(libc::LOCK_SH)?;
+            f.set_len(0)
+                .map_err(io_err(&self.state_dir.join("temproots")))?;
+        }
         Ok(())
     }
 

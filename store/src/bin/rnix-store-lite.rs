@@ -1,5 +1,5 @@
-//! The `rnix-store` command line without the realiser's extra operations
-//! (for developing the store crate alone: `cargo run -p store --example store-cli -- …`).
+//! `rnix-store-lite`: the `rnix-store` command line without the operations other crates add
+//! (`--realise`, `--read-log`); the store crate's process tests run it.
 fn main() {
     store::cli::main_with(&[])
 }
