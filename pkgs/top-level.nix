@@ -121,6 +121,11 @@ debianPackages
   runtimeShell = "${self.runtimeShellPackage}/bin/bash";
   runtimeShellPackage = self.bash;
 
+  # nixpkgs' openssl has its libraries in the `out`/`lib` outputs; Debian
+  # ships them as libssl3 (so `lib.getLib openssl` / makeLibraryPath work).
+  openssl = debian.get "openssl"
+    // lib.optionalAttrs (lock.debian.packages ? libssl3) { lib = debian.get "libssl3"; };
+
   bashInteractive = self.bash;
   patch = self.gnupatch;
   gnumake = throw "rnix-pkgs: gnumake is not available (packages come as Debian binaries; there is no C toolchain)";

@@ -70,6 +70,7 @@ let
       && f.drvAttrs.outputHash == lock.debian.packages.openssl.sha256 && f.drvAttrs.outputHashAlgo == "sha256"
       && f.drvAttrs.outputHashMode == "flat" && f.name == "openssl_3.0.22-1_deb12u2_amd64.deb";
     tildeName = pkgs.openssl.name == "openssl-3.0.22-1_deb12u2";
+    opensslLib = lib.makeLibraryPath [ pkgs.openssl ] == "${pkgs.debianStorePaths.libssl3}/lib";
     epochDropped = pkgs.zlib.name == "zlib1g-1.2.13.dfsg-1" && pkgs.diffutils.name == "diffutils-3.8-4";
     python311Group = pkgs.python311.name == "python3-3.11.2-6+deb12u9"
       && map (d: d.name) (drvEnv pkgs.python311).debs == [
