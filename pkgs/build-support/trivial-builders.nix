@@ -9,7 +9,7 @@ rec {
       enableParallelBuilding = true;
     }
     // lib.optionalAttrs runLocal { preferLocalBuild = true; allowSubstitutes = false; }
-    // builtins.removeAttrs derivationArgs [ "passAsFile" ]);
+    // derivationArgs);
 
   runCommand = name: env: runCommandWith { stdenv = stdenvNoCC; runLocal = false; inherit name; derivationArgs = env; };
   runCommandNoCC = runCommand;
