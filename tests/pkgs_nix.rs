@@ -365,3 +365,52 @@ fn pkgs_stdenv_and_trivial_builders_build_with_nix() {
         format!("hi from {}\n", greet.display())
     );
 }
+
+/// rnix's own evaluator must instantiate the seed to exactly the `.drv` files
+/// that Nix 2.8 writes (recorded in tests/pkgs/golden by record-golden.sh).
+#[test]
+fn pkgs_rnix_instantiate_matches_nix_golden() {
+    let Some(bin) = option_env!("CARGO_BIN_EXE_rnix-instantiate") else {
+        eprintln!("pkgs_rnix_instantiate_matches_nix_golden: SKIPPED: not built by cargo (no rnix-instantiate binary)");
+        return;
+    };
+    let lock = repo().join("tests/pkgs/lock-fixture.json");
+    let (tmp, _pkgs, seed) = setup_seed("rnix", &lock);
+    let store = tmp.0.join("store");
+    std::fs::create_dir_all(&store).expect("mkdir store");
+    for (key, extra) in [
+        ("seed", &[][..]),
+        ("seed-isDev", &["--arg", "isDev", "true"][..]),
+    ] {
+        let mut cmd = Command::new(bin);
+        cmd.current_dir(&seed)
+            .env("RNIX_STORE", &store)
+            .arg("--store")
+            .arg(&store)
+            .args(["default.nix", "--arg", "nixpkgs", "../pkgs"])
+            .args(extra);
+        let out = stdout_ok(&mut cmd);
+        assert_eq!(
+            out.trim(),
+            golden_value(key),
+            "rnix-instantiate ({key}) differs from Nix 2.8"
+        );
+    }
+    // Every .drv Nix wrote must have been written by rnix, byte for byte.
+    let golden = repo().join("tests/pkgs/golden/drvs");
+    for entry in std::fs::read_dir(&golden).expect("golden drvs") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        let ours = store.join("nix/store").join(&name);
+        let expected = std::fs::read(entry.path()).expect("read golden");
+        let got = std::fs::read(&ours)
+            .unwrap_or_else(|e| panic!("rnix did not write {} ({e})", ours.display()));
+        assert!(
+            got == expected,
+            "{} differs from Nix's:\n nix: {}\nrnix: {}",
+            name.to_string_lossy(),
+            String::from_utf8_lossy(&expected),
+            String::from_utf8_lossy(&got)
+        );
+    }
+}
