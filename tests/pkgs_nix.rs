@@ -414,3 +414,82 @@ fn pkgs_rnix_instantiate_matches_nix_golden() {
         );
     }
 }
+
+/// fetchzip (pkgs/build-support/fetchzip.nix) with the host's curl and tar:
+/// the unpacked, top-level-stripped tree has nixpkgs' hash (NAR hash of the
+/// tree); a wrong hash fails the build.
+#[test]
+fn pkgs_fetchzip_unpacks_and_checks_hash_with_nix() {
+    if !have_nix("pkgs_fetchzip_unpacks_and_checks_hash_with_nix") {
+        return;
+    }
+    let tmp = TempDir::new("fetchzip");
+    let tree = tmp.0.join("proj-1.0");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    // Unique content, so that Nix really builds (fixed outputs are cached).
+    let unique = format!(
+        "{}-{:?}\n",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    std::fs::write(tree.join("sub/a.txt"), &unique).unwrap();
+    std::fs::write(tree.join("run.sh"), "#!/bin/sh\necho x\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tree.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    stdout_ok(
+        Command::new("tar")
+            .current_dir(&tmp.0)
+            .args(["czf", "proj.tar.gz", "proj-1.0"]),
+    );
+    let hash = stdout_ok(
+        Command::new("nix")
+            .args([
+                "--extra-experimental-features",
+                "nix-command",
+                "hash",
+                "path",
+            ])
+            .arg(&tree),
+    );
+    let url = format!("file://{}/proj.tar.gz", tmp.0.display());
+    let build = |hash: &str| {
+        run(Command::new("nix-build").current_dir(repo()).args([
+            "--option",
+            "sandbox",
+            "false",
+            "--no-out-link",
+            "tests/pkgs/host-stdenv.nix",
+            "-A",
+            "fetchzip",
+            "--argstr",
+            "url",
+            &url,
+            "--argstr",
+            "hash",
+            hash,
+        ]))
+    };
+    let ok = build(hash.trim());
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = PathBuf::from(String::from_utf8_lossy(&ok.stdout).trim().to_string());
+    assert_eq!(read(&out.join("sub/a.txt")), unique);
+    assert_ne!(
+        std::fs::metadata(out.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o111,
+        0
+    );
+    let bad = build("sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("hash mismatch"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

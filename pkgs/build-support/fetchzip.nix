@@ -53,7 +53,14 @@ rec {
         fi
         mkdir "$TMPDIR/unpack"
         if [ -n "$isZip" ]; then
-          python3 -m zipfile -e "$TMPDIR/archive" "$TMPDIR/unpack"
+          # python's zipfile, keeping the permission bits (as unzip does)
+          python3 -c 'import os, sys, zipfile
+        z = zipfile.ZipFile(sys.argv[1])
+        for i in z.infolist():
+            p = z.extract(i, sys.argv[2])
+            mode = (i.external_attr >> 16) & 0o777
+            if mode and not i.is_dir():
+                os.chmod(p, mode)' "$TMPDIR/archive" "$TMPDIR/unpack"
         else
           tar xf "$TMPDIR/archive" -C "$TMPDIR/unpack" --warning=no-timestamp
         fi

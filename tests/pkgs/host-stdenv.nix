@@ -17,6 +17,13 @@ let
     bash = host;
     coreutils = host;
   };
+  fetchers = import ../../pkgs/build-support/fetchzip.nix {
+    inherit lib;
+    stdenvNoCC = stdenv;
+    curl = host;
+    cacert = host;
+    python3 = host;
+  };
   src = builtins.path { name = "api-code"; path = ../../fixtures/simple-python-api; filter = p: t: !(lib.hasSuffix ".nix" p); };
 in
 rec {
@@ -45,6 +52,9 @@ rec {
     '';
     passthru.greeting = "hello";
   });
+
+  # fetchzip of a local archive (file:// URL); the test computes the hash.
+  fetchzip = { url, hash }: fetchers.fetchzip { inherit url hash; };
 
   text = trivial.writeText "greeting.txt" "hello\n";
   script = trivial.writeShellScriptBin "greet" "echo hi from $0";
