@@ -49,6 +49,22 @@ let
     libgcc = "libgcc-s1";
     krb5 = "libkrb5-3";
     libcap = "libcap2";
+    # Tools, when locked.
+    gnumake = "make";
+    busybox = "busybox";
+    tini = "tini";
+    jq = "jq";
+    less = "less";
+    procps = "procps";
+    iproute2 = "iproute2";
+    git = "git";
+    iana-etc = "netbase";
+    which = "debianutils";
+    file = "file";
+    unzip = "unzip";
+    zip = "zip";
+    bzip2-bin = "bzip2";
+    sqlite-bin = "sqlite3";
   };
 
   debianPackages = builtins.mapAttrs (_: debian.get) debianNames
@@ -100,6 +116,7 @@ debianPackages
     gzip = "gzip";
     xz = "xz-utils";
     gnupatch = "patch";
+    gnumake = "make";
   });
 
   fetchurl = import ./build-support/fetchurl.nix { inherit lib; };
@@ -128,8 +145,45 @@ debianPackages
 
   bashInteractive = self.bash;
   patch = self.gnupatch;
-  gnumake = throw "rnix-pkgs: gnumake is not available (packages come as Debian binaries; there is no C toolchain)";
   xz-utils = self.xz;
+
+  # nixpkgs' mkShell: a derivation for `nix-shell`; building it fails on purpose.
+  mkShell =
+    { name ? "nix-shell", packages ? [ ], inputsFrom ? [ ], buildInputs ? [ ], nativeBuildInputs ? [ ]
+    , propagatedBuildInputs ? [ ], propagatedNativeBuildInputs ? [ ], shellHook ? "", ... }@attrs:
+    let
+      mergeInputs = n: (attrs.${n} or [ ]) ++ lib.subtractLists inputsFrom (lib.flatten (lib.catAttrs n inputsFrom));
+    in
+    self.stdenv.mkDerivation ((builtins.removeAttrs attrs [ "name" "packages" "inputsFrom" ]) // {
+      inherit name shellHook;
+      buildInputs = mergeInputs "buildInputs";
+      nativeBuildInputs = packages ++ mergeInputs "nativeBuildInputs";
+      propagatedBuildInputs = mergeInputs "propagatedBuildInputs";
+      propagatedNativeBuildInputs = mergeInputs "propagatedNativeBuildInputs";
+      phases = [ "nobuildPhase" ];
+      nobuildPhase = ''
+        echo
+        echo "This derivation is not meant to be built, aborting";
+        echo
+        exit 1
+      '';
+    });
+
+  # substituteAll { src, name ? ..., <var> = <value>; ... }: @var@ replaced.
+  substituteAll = { src, name ? baseNameOf (toString src), isExecutable ? false, ... }@args:
+    self.runCommand (lib.sanitizeDerivationName name) (builtins.removeAttrs args [ "name" ] // { inherit src isExecutable; }) ''
+      substituteAll "$src" "$out"
+      if [ -n "$isExecutable" ]; then chmod +x "$out"; fi
+    '';
+  # replaceVars src { var = value; }: every @var@ must exist in src.
+  replaceVars = src: replacements:
+    self.runCommand (lib.sanitizeDerivationName (baseNameOf (toString src))) {
+      inherit src;
+      substArgs = lib.concatStringsSep " " (lib.mapAttrsToList
+        (n: v: "--replace-fail ${lib.escapeShellArg "@${n}@"} ${lib.escapeShellArg (toString v)}") replacements);
+    } ''
+      eval substitute "$src" "$out" $substArgs
+    '';
 
   # nixpkgs' cacert: the Mozilla bundle at etc/ssl/certs/ca-bundle.crt.
   cacert = self.runCommand "nss-cacert-${debian.storeVersion (debian.get "ca-certificates").debianVersion}"

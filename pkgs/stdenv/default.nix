@@ -4,10 +4,10 @@
 # bash and coreutils are required; a tool given as null (not in the lock) is
 # left out of the initial PATH.
 { lib, system, bash, coreutils, findutils ? null, diffutils ? null, gnused ? null, gnugrep ? null
-, gawk ? null, gnutar ? null, gzip ? null, xz ? null, gnupatch ? null }:
+, gawk ? null, gnutar ? null, gzip ? null, xz ? null, gnupatch ? null, gnumake ? null }:
 let
   initialPath = builtins.filter (x: x != null)
-    [ coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch bash ];
+    [ coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch gnumake bash ];
   shell = "${bash}/bin/bash";
 
   platform = {

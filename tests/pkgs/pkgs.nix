@@ -117,6 +117,11 @@ let
     symlinkJoin = let j = pkgs.symlinkJoin { name = "j"; paths = [ pkgs.bash pkgs.coreutils ]; }; in
       j.name == "j" && (drvEnv j).paths == [ "${pkgs.bash}" "${pkgs.coreutils}" ];
 
+    mkShell = (pkgs.mkShell { packages = [ pkgs.bash ]; shellHook = "echo hi"; }).drvAttrs.nativeBuildInputs == [ pkgs.bash ];
+    substituteAll = (pkgs.substituteAll { src = ./callpackage-example.nix; greeting = "x"; }).drvAttrs.greeting == "x";
+    replaceVars = lib.hasInfix "--replace-fail @a@ 1" (pkgs.replaceVars ./callpackage-example.nix { a = 1; }).drvAttrs.substArgs;
+    gnumakeMissing = !(pkgs ? gnumake);
+
     # fetchurl
     fetchurl = fetched.drvAttrs.builder == "builtin:fetchurl" && fetched.drvAttrs.system == "builtin"
       && fetched.name == "a-b.tar.gz" && fetched.drvAttrs.outputHashAlgo == "sha256"
