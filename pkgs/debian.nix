@@ -39,6 +39,17 @@ let
   keys = filter groupComplete (attrNames groups)
     ++ filter (d: !(memberToGroup ? ${d})) (attrNames packages);
 
+  # lib.getExe: the program of packages whose name is not their program's.
+  mainPrograms = {
+    xz-utils = "xz";
+    diffutils = "diff";
+    findutils = "find";
+    python311 = "python3.11";
+    glibc = "ldd";
+    coreutils = "ls";
+    ca-certificates = "update-ca-certificates";
+  };
+
   membersOf = key: if groups ? ${key} then groups.${key}.members else [ key ];
 
   lockEntry = deb:
@@ -103,7 +114,7 @@ let
       meta = {
         description = "Debian bookworm package ${lib.concatStringsSep " + " members}";
         platforms = [ "x86_64-linux" ];
-        mainProgram = pname;
+        mainProgram = mainPrograms.${key} or pname;
         position = "pkgs/debian.nix";
       };
     };

@@ -69,6 +69,7 @@ let
       && f.drvAttrs.url == "mirror://debian-security/${lock.debian.packages.openssl.path}"
       && f.drvAttrs.outputHash == lock.debian.packages.openssl.sha256 && f.drvAttrs.outputHashAlgo == "sha256"
       && f.drvAttrs.outputHashMode == "flat" && f.name == "openssl_3.0.22-1_deb12u2_amd64.deb";
+    getExe = lib.getExe pkgs.xz == "${pkgs.xz}/bin/xz" && lib.getExe pkgs.bash == "${pkgs.bash}/bin/bash";
     tildeName = pkgs.openssl.name == "openssl-3.0.22-1_deb12u2";
     opensslLib = lib.makeLibraryPath [ pkgs.openssl ] == "${pkgs.debianStorePaths.libssl3}/lib";
     epochDropped = pkgs.zlib.name == "zlib1g-1.2.13.dfsg-1" && pkgs.diffutils.name == "diffutils-3.8-4";
