@@ -45,8 +45,6 @@ let
     diffutils = "diff";
     findutils = "find";
     python311 = "python3.11";
-    glibc = "ldd";
-    coreutils = "ls";
     ca-certificates = "update-ca-certificates";
   };
 
