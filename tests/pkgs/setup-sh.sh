@@ -136,6 +136,24 @@ else
     fail "makeWrapper build failed: $(cat "$work/wrap.log")"
 fi
 
+# 7. A stdenv with only bash and coreutils (tools missing from the lock):
+#    the seed's app still builds; patchShebangs says why it is skipped.
+mkdir -p "$work/min/bin"
+for tool in bash mkdir cp cat chmod basename dirname rm mv ln ls touch stat env; do
+    ln -s "$(command -v "$tool")" "$work/min/bin/$tool"
+done
+env -i initialPath="$work/min" shell="$hostBash" setup="$stdenvSrc/setup.sh" out="$work/minstdenv" \
+    "$hostBash" -e "$stdenvSrc/builder.sh"
+if (cd "$work" && mkdir -p min-build && cd min-build && env -i stdenv="$work/minstdenv" out="$work/min-out" outputs=out \
+    NIX_BUILD_TOP="$work/min-build" src="$src1" buildPhase="" \
+    installPhase='mkdir -p $out/app && cp -rT $src $out/app' \
+    "$hostBash" -e "$stdenvSrc/default-builder.sh") >"$work/min.log" 2>&1; then
+    [ -f "$work/min-out/app/main.py" ] || fail "minimal stdenv: app/main.py missing"
+    grep -q 'patchShebangs skipped' "$work/min.log" || fail "minimal stdenv: no message about skipped patchShebangs"
+else
+    fail "minimal stdenv build failed: $(cat "$work/min.log")"
+fi
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures setup.sh check(s) failed" >&2
     exit 1
