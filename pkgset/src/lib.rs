@@ -3,3 +3,4 @@
 pub mod builders;
 pub mod deb;
 pub mod elf;
+pub mod python;
