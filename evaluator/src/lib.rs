@@ -1,2 +1,3 @@
 //! evaluator
 pub mod syntax;
+pub mod eval;

@@ -1,0 +1,594 @@
+//! Value printing: `nix-instantiate --eval` output, error-message rendering, JSON and XML.
+
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::rc::Rc;
+
+use super::ir::Param;
+use super::value::{Attrs, Thunk, Value};
+use super::{mkerr, Context, Evaluator, Pos, Result};
+
+/// Format a float as C++ `std::ostream << double` does (`%g`, precision 6).
+pub fn fmt_float(f: f64) -> String {
+    if f.is_nan() {
+        return if f.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
+    }
+    if f.is_infinite() {
+        return if f < 0.0 { "-inf".into() } else { "inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let e = format!("{:.5e}", f);
+    let (mant, exp) = e.split_once('e').unwrap();
+    let exp: i32 = exp.parse().unwrap();
+    if exp < -4 || exp >= 6 {
+        let mant = trim_zeros(mant);
+        format!(
+            "{}e{}{:02}",
+            mant,
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
+    } else {
+        let prec = (5 - exp).max(0) as usize;
+        trim_zeros(&format!("{:.*}", prec, f)).to_string()
+    }
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Quote a string as Nix prints it.
+pub fn quote_string(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => o.push_str("\\$"),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// Is `s` printable as a bare attribute name?
+pub fn is_ident(s: &str) -> bool {
+    let mut cs = s.chars();
+    match cs.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    if !cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '\'' || c == '-') {
+        return false;
+    }
+    !matches!(
+        s,
+        "if" | "then" | "else" | "assert" | "with" | "let" | "in" | "rec" | "inherit" | "or"
+    )
+}
+
+pub fn attr_name(s: &str) -> String {
+    if is_ident(s) {
+        s.to_string()
+    } else {
+        quote_string(s)
+    }
+}
+
+/// `nix-instantiate --eval [--strict]` output.
+pub fn print_nix(ev: &mut Evaluator, v: &Value, strict: bool) -> Result<String> {
+    let mut out = String::new();
+    let mut seen = HashSet::new();
+    if strict {
+        ev.force_deep(v)?;
+    }
+    print_rec(ev, v, strict, &mut seen, &mut out)?;
+    Ok(out)
+}
+
+fn print_thunk(
+    ev: &mut Evaluator,
+    t: &Thunk,
+    strict: bool,
+    seen: &mut HashSet<usize>,
+    out: &mut String,
+) -> Result<()> {
+    let v = if strict {
+        Some(ev.force(t)?)
+    } else {
+        t.value()
+    };
+    match v {
+        Some(v) => print_rec(ev, &v, strict, seen, out),
+        None => {
+            out.push_str("<CODE>");
+            Ok(())
+        }
+    }
+}
+
+fn print_rec(
+    ev: &mut Evaluator,
+    v: &Value,
+    strict: bool,
+    seen: &mut HashSet<usize>,
+    out: &mut String,
+) -> Result<()> {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => write!(out, "{i}").unwrap(),
+        Value::Float(f) => out.push_str(&fmt_float(*f)),
+        Value::String(s) => out.push_str(&quote_string(&s.s)),
+        Value::Path(p) => out.push_str(p),
+        Value::List(l) => {
+            if !l.is_empty() && !seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
+                out.push_str("«repeated»");
+                return Ok(());
+            }
+            out.push_str("[ ");
+            for t in l.iter() {
+                print_thunk(ev, t, strict, seen, out)?;
+                out.push(' ');
+            }
+            out.push(']');
+        }
+        Value::Attrs(a) => {
+            if !a.is_empty() && !seen.insert(Rc::as_ptr(a) as *const u8 as usize) {
+                out.push_str("«repeated»");
+                return Ok(());
+            }
+            out.push_str("{ ");
+            for at in a.entries.iter() {
+                out.push_str(&attr_name(&at.name));
+                out.push_str(" = ");
+                print_thunk(ev, &at.value, strict, seen, out)?;
+                out.push_str("; ");
+            }
+            out.push('}');
+        }
+        Value::Lambda(_) => out.push_str("<LAMBDA>"),
+        Value::PrimOp(_) => out.push_str("<PRIMOP>"),
+        Value::PrimOpApp(..) => out.push_str("<PRIMOP-APP>"),
+    }
+    Ok(())
+}
+
+/// Printer for values inside error messages and `trace` (bounded, never forces).
+pub struct ErrPrinter<'a> {
+    ev: &'a Evaluator,
+    attrs_printed: usize,
+    items_printed: usize,
+    max_items: usize,
+    max_depth: usize,
+    seen: HashSet<usize>,
+}
+
+impl<'a> ErrPrinter<'a> {
+    pub fn new(ev: &'a Evaluator) -> Self {
+        ErrPrinter {
+            ev,
+            attrs_printed: 0,
+            items_printed: 0,
+            max_items: 10,
+            max_depth: 10,
+            seen: HashSet::new(),
+        }
+    }
+    pub fn unbounded(ev: &'a Evaluator) -> Self {
+        ErrPrinter {
+            ev,
+            attrs_printed: 0,
+            items_printed: 0,
+            max_items: usize::MAX,
+            max_depth: usize::MAX,
+            seen: HashSet::new(),
+        }
+    }
+    fn thunk(&mut self, t: &Thunk, depth: usize, out: &mut String) {
+        match t.value() {
+            Some(v) => self.value(&v, depth, out),
+            None => out.push_str("«thunk»"),
+        }
+    }
+    pub fn value(&mut self, v: &Value, depth: usize, out: &mut String) {
+        match v {
+            Value::List(l) => {
+                if l.is_empty() {
+                    out.push_str("[ ]");
+                    return;
+                }
+                if depth >= self.max_depth {
+                    out.push_str("[ ... ]");
+                    return;
+                }
+                if !self.seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
+                    out.push_str("«repeated»");
+                    return;
+                }
+                out.push_str("[ ");
+                for (i, t) in l.iter().enumerate() {
+                    if self.items_printed >= self.max_items {
+                        let n = l.len() - i;
+                        write!(out, "«{} item{} elided» ", n, if n == 1 { "" } else { "s" })
+                            .unwrap();
+                        break;
+                    }
+                    self.thunk(t, depth + 1, out);
+                    out.push(' ');
+                    self.items_printed += 1;
+                }
+                out.push(']');
+                self.seen.remove(&(Rc::as_ptr(l) as *const u8 as usize));
+            }
+            Value::Attrs(a) => {
+                if a.is_empty() {
+                    out.push_str("{ }");
+                    return;
+                }
+                if let Some(d) = self.derivation_path(a) {
+                    write!(out, "«derivation {d}»").unwrap();
+                    return;
+                }
+                if depth >= self.max_depth {
+                    out.push_str("{ ... }");
+                    return;
+                }
+                if !self.seen.insert(Rc::as_ptr(a) as *const u8 as usize) {
+                    out.push_str("«repeated»");
+                    return;
+                }
+                out.push_str("{ ");
+                for (i, at) in a.entries.iter().enumerate() {
+                    if self.attrs_printed >= self.max_items {
+                        let n = a.len() - i;
+                        write!(
+                            out,
+                            "«{} attribute{} elided» ",
+                            n,
+                            if n == 1 { "" } else { "s" }
+                        )
+                        .unwrap();
+                        break;
+                    }
+                    out.push_str(&attr_name(&at.name));
+                    out.push_str(" = ");
+                    self.thunk(&at.value, depth + 1, out);
+                    out.push_str("; ");
+                    self.attrs_printed += 1;
+                }
+                out.push('}');
+                self.seen.remove(&(Rc::as_ptr(a) as *const u8 as usize));
+            }
+            Value::Lambda(c) => {
+                let pos = self
+                    .ev
+                    .show_pos(c.def.pos)
+                    .unwrap_or_else(|| "«unknown»".into());
+                match &c.def.name {
+                    Some(n) => write!(out, "«lambda {n} @ {pos}»").unwrap(),
+                    None => write!(out, "«lambda @ {pos}»").unwrap(),
+                }
+            }
+            Value::PrimOp(p) => write!(out, "«primop {}»", p.name).unwrap(),
+            Value::PrimOpApp(p, _) => write!(out, "«partially applied primop {}»", p.name).unwrap(),
+            Value::Path(p) => out.push_str(p),
+            Value::String(s) => out.push_str(&quote_string(&s.s)),
+            Value::Float(f) => out.push_str(&fmt_float(*f)),
+            Value::Int(i) => write!(out, "{i}").unwrap(),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Null => out.push_str("null"),
+        }
+    }
+    fn derivation_path(&self, a: &Attrs) -> Option<String> {
+        let t = a.get("type")?.value()?;
+        match t {
+            Value::String(s) if s.s == "derivation" => {}
+            _ => return None,
+        }
+        match a.get("drvPath").and_then(|t| t.value()) {
+            Some(Value::String(s)) => Some(s.s.clone()),
+            _ => Some("???".into()),
+        }
+    }
+}
+
+impl Evaluator {
+    /// Render a value for an error message (bounded, does not force).
+    pub fn show_value_err(&self, v: &Value) -> String {
+        let mut s = String::new();
+        ErrPrinter::new(self).value(v, 0, &mut s);
+        s
+    }
+}
+
+// ---------------------------------------------------------------------- JSON
+
+/// `builtins.toJSON`: returns the JSON text and the collected string context.
+pub fn to_json(ev: &mut Evaluator, v: &Value, copy_to_store: bool) -> Result<(String, Context)> {
+    let mut out = String::new();
+    let mut ctx = Context::new();
+    json_rec(ev, v, copy_to_store, &mut out, &mut ctx)?;
+    Ok((out, ctx))
+}
+
+fn json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).unwrap(),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json_rec(
+    ev: &mut Evaluator,
+    v: &Value,
+    copy: bool,
+    out: &mut String,
+    ctx: &mut Context,
+) -> Result<()> {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => write!(out, "{i}").unwrap(),
+        Value::Float(f) => {
+            let j = serde_json::to_string(&serde_json::Value::from(*f))
+                .unwrap_or_else(|_| "null".into());
+            out.push_str(&j)
+        }
+        Value::String(s) => {
+            json_str(&s.s, out);
+            ctx.extend(s.ctx.iter().cloned());
+        }
+        Value::Path(_) => {
+            let (s, c) = ev.coerce_to_string(v, false, copy)?;
+            json_str(&s, out);
+            ctx.extend(c);
+        }
+        Value::List(l) => {
+            out.push('[');
+            for (i, t) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let x = ev.force(t)?;
+                json_rec(ev, &x, copy, out, ctx)?;
+            }
+            out.push(']');
+        }
+        Value::Attrs(a) => {
+            if a.get("__toString").is_some() {
+                let (s, c) = ev.coerce_to_string(v, false, copy)?;
+                json_str(&s, out);
+                ctx.extend(c);
+                return Ok(());
+            }
+            if let Some(o) = a.get("outPath").cloned() {
+                let o = ev.force(&o)?;
+                return json_rec(ev, &o, copy, out, ctx);
+            }
+            out.push('{');
+            for (i, at) in a.entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_str(&at.name, out);
+                out.push(':');
+                let x = ev.force(&at.value).map_err(|e| {
+                    ev.add_frame(
+                        e,
+                        at.pos,
+                        format!("while evaluating attribute '{}'", at.name),
+                    )
+                })?;
+                json_rec(ev, &x, copy, out, ctx)?;
+            }
+            out.push('}');
+        }
+        _ => return Err(mkerr(format!("cannot convert {} to JSON", v.show_type()))),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------- XML
+
+fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("&quot;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '\n' => o.push_str("&#xA;"),
+            '\r' => o.push_str("&#xD;"),
+            '\t' => o.push_str("&#x9;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// `builtins.toXML` / `--xml` output (strict).
+pub fn to_xml(ev: &mut Evaluator, v: &Value, location: bool) -> Result<(String, Context)> {
+    let mut out = String::from("<?xml version='1.0' encoding='utf-8'?>\n<expr>\n");
+    let mut ctx = Context::new();
+    let mut drvs = HashSet::new();
+    xml_rec(ev, v, 1, &mut out, &mut ctx, &mut drvs, location)?;
+    out.push_str("</expr>\n");
+    Ok((out, ctx))
+}
+
+fn ind(n: usize) -> String {
+    "  ".repeat(n)
+}
+
+fn xml_pos_attrs(ev: &Evaluator, pos: Pos, location: bool) -> String {
+    if !location {
+        return String::new();
+    }
+    match ev.pos_info(pos) {
+        Some((f, l, c)) => format!(" column=\"{c}\" line=\"{l}\" path=\"{}\"", xml_escape(&f)),
+        None => String::new(),
+    }
+}
+
+fn xml_rec(
+    ev: &mut Evaluator,
+    v: &Value,
+    d: usize,
+    out: &mut String,
+    ctx: &mut Context,
+    drvs: &mut HashSet<String>,
+    location: bool,
+) -> Result<()> {
+    let i = ind(d);
+    match v {
+        Value::Null => writeln!(out, "{i}<null />").unwrap(),
+        Value::Bool(b) => writeln!(out, "{i}<bool value=\"{b}\" />").unwrap(),
+        Value::Int(n) => writeln!(out, "{i}<int value=\"{n}\" />").unwrap(),
+        Value::Float(f) => writeln!(out, "{i}<float value=\"{}\" />", fmt_float(*f)).unwrap(),
+        Value::String(s) => {
+            ctx.extend(s.ctx.iter().cloned());
+            writeln!(out, "{i}<string value=\"{}\" />", xml_escape(&s.s)).unwrap()
+        }
+        Value::Path(p) => writeln!(out, "{i}<path value=\"{}\" />", xml_escape(p)).unwrap(),
+        Value::List(l) => {
+            writeln!(out, "{i}<list>").unwrap();
+            for t in l.iter() {
+                let x = ev.force(t)?;
+                xml_rec(ev, &x, d + 1, out, ctx, drvs, location)?;
+            }
+            writeln!(out, "{i}</list>").unwrap();
+        }
+        Value::Attrs(a) => {
+            if ev.is_derivation(a)? {
+                let mut attrs = String::new();
+                let mut drv_path = None;
+                if let Some(t) = a.get("drvPath").cloned() {
+                    if let Value::String(s) = ev.force(&t)? {
+                        attrs.push_str(&format!(" drvPath=\"{}\"", xml_escape(&s.s)));
+                        ctx.extend(s.ctx.iter().cloned());
+                        drv_path = Some(s.s.clone());
+                    }
+                }
+                if let Some(t) = a.get("outPath").cloned() {
+                    if let Value::String(s) = ev.force(&t)? {
+                        attrs.push_str(&format!(" outPath=\"{}\"", xml_escape(&s.s)));
+                        ctx.extend(s.ctx.iter().cloned());
+                    }
+                }
+                writeln!(out, "{i}<derivation{attrs}>").unwrap();
+                let repeated = match &drv_path {
+                    Some(p) => !drvs.insert(p.clone()),
+                    None => false,
+                };
+                if repeated {
+                    writeln!(out, "{}<repeated />", ind(d + 1)).unwrap();
+                } else {
+                    xml_attrs(ev, a, d + 1, out, ctx, drvs, location)?;
+                }
+                writeln!(out, "{i}</derivation>").unwrap();
+            } else {
+                writeln!(out, "{i}<attrs>").unwrap();
+                xml_attrs(ev, a, d + 1, out, ctx, drvs, location)?;
+                writeln!(out, "{i}</attrs>").unwrap();
+            }
+        }
+        Value::Lambda(c) => {
+            let pa = xml_pos_attrs(ev, c.def.pos, location);
+            writeln!(out, "{i}<function{pa}>").unwrap();
+            match &c.def.param {
+                Param::Ident => writeln!(
+                    out,
+                    "{}<varpat name=\"{}\" />",
+                    ind(d + 1),
+                    xml_escape(c.def.arg.as_deref().unwrap_or(""))
+                )
+                .unwrap(),
+                Param::Pattern {
+                    formals,
+                    ellipsis,
+                    bind,
+                } => {
+                    let mut attrs = String::new();
+                    if *ellipsis {
+                        attrs.push_str(" ellipsis=\"1\"");
+                    }
+                    if *bind {
+                        attrs.push_str(&format!(
+                            " name=\"{}\"",
+                            xml_escape(c.def.arg.as_deref().unwrap_or(""))
+                        ));
+                    }
+                    writeln!(out, "{}<attrspat{attrs}>", ind(d + 1)).unwrap();
+                    let mut names: Vec<&str> = formals.iter().map(|f| &*f.name).collect();
+                    names.sort();
+                    for n in names {
+                        writeln!(out, "{}<attr name=\"{}\" />", ind(d + 2), xml_escape(n)).unwrap();
+                    }
+                    writeln!(out, "{}</attrspat>", ind(d + 1)).unwrap();
+                }
+            }
+            writeln!(out, "{i}</function>").unwrap();
+        }
+        Value::PrimOp(_) | Value::PrimOpApp(..) => writeln!(out, "{i}<unevaluated />").unwrap(),
+    }
+    Ok(())
+}
+
+fn xml_attrs(
+    ev: &mut Evaluator,
+    a: &Attrs,
+    d: usize,
+    out: &mut String,
+    ctx: &mut Context,
+    drvs: &mut HashSet<String>,
+    location: bool,
+) -> Result<()> {
+    for at in a.entries.iter() {
+        let pa = xml_pos_attrs(ev, at.pos, location);
+        writeln!(
+            out,
+            "{}<attr{pa} name=\"{}\">",
+            ind(d),
+            xml_escape(&at.name)
+        )
+        .unwrap();
+        let x = ev.force(&at.value)?;
+        xml_rec(ev, &x, d + 1, out, ctx, drvs, location)?;
+        writeln!(out, "{}</attr>", ind(d)).unwrap();
+    }
+    Ok(())
+}
