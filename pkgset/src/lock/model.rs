@@ -1,0 +1,228 @@
+//! The lock file (`pkgs/lock.json`) and the roots file (`pkgs/lock-roots.json`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockFile {
+    pub version: u32,
+    pub debian: DebianLock,
+    pub pypi: BTreeMap<String, PypiEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebianLock {
+    pub suites: Vec<String>,
+    pub packages: BTreeMap<String, DebEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebEntry {
+    pub version: String,
+    /// `debian` or `debian-security`; fetched as `mirror://<archive>/<path>`.
+    pub archive: String,
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub depends: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PypiEntry {
+    pub version: String,
+    pub filename: String,
+    pub sha256: String,
+    pub size: u64,
+    pub depends: Vec<String>,
+}
+
+impl DebEntry {
+    pub fn url(&self) -> String {
+        format!("mirror://{}/{}", self.archive, self.path)
+    }
+}
+
+impl PypiEntry {
+    pub fn url(&self, key: &str) -> String {
+        format!("mirror://pypi/{}/{}", key, self.filename)
+    }
+}
+
+impl LockFile {
+    /// The deterministic text: sorted keys, 2-space indentation, trailing newline.
+    pub fn to_json_string(&self) -> String {
+        // serde_json::Value keeps object keys sorted (BTreeMap).
+        let v = serde_json::to_value(self).expect("lock serialises");
+        let mut s = serde_json::to_string_pretty(&v).expect("lock serialises");
+        s.push('\n');
+        s
+    }
+
+    pub fn from_json_str(s: &str) -> Result<Self> {
+        let l: LockFile = serde_json::from_str(s).context("parsing lock file")?;
+        if l.version != LOCK_VERSION {
+            anyhow::bail!(
+                "lock file version {} is not supported (expected {LOCK_VERSION})",
+                l.version
+            );
+        }
+        l.check()?;
+        Ok(l)
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let s =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_json_str(&s).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Writes atomically (temporary file + rename) so a failed run leaves no partial file.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        std::io::Write::write_all(&mut tmp, self.to_json_string().as_bytes())?;
+        tmp.persist(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Checks the contract: closed `depends`, acyclic Debian graph, well-formed hashes.
+    pub fn check(&self) -> Result<()> {
+        for (name, p) in &self.debian.packages {
+            check_sha(&p.sha256, name)?;
+            if p.archive != "debian" && p.archive != "debian-security" {
+                anyhow::bail!("{name}: unknown archive `{}`", p.archive);
+            }
+            for d in &p.depends {
+                if !self.debian.packages.contains_key(d) {
+                    anyhow::bail!("Debian package {name} depends on {d}, which is not locked");
+                }
+            }
+        }
+        if let Some(cycle) = find_cycle(
+            self.debian
+                .packages
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.depends.as_slice())),
+        ) {
+            anyhow::bail!("Debian dependency cycle: {}", cycle.join(" -> "));
+        }
+        for (name, p) in &self.pypi {
+            check_sha(&p.sha256, name)?;
+            for d in &p.depends {
+                if !self.pypi.contains_key(d) {
+                    anyhow::bail!("Python package {name} depends on {d}, which is not locked");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_sha(s: &str, name: &str) -> Result<()> {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        anyhow::bail!("{name}: sha256 `{s}` is not 64 lower-case hex digits");
+    }
+    Ok(())
+}
+
+/// Returns one cycle of the graph, if any (deterministic: nodes visited in sorted order).
+pub fn find_cycle<'a>(graph: impl Iterator<Item = (&'a str, &'a [String])>) -> Option<Vec<String>> {
+    let g: BTreeMap<&str, &[String]> = graph.collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum S {
+        New,
+        Active,
+        Done,
+    }
+    let mut state: BTreeMap<&str, S> = g.keys().map(|k| (*k, S::New)).collect();
+    fn visit<'a>(
+        n: &'a str,
+        g: &BTreeMap<&'a str, &'a [String]>,
+        state: &mut BTreeMap<&'a str, S>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        state.insert(n, S::Active);
+        stack.push(n);
+        for d in g.get(n).copied().unwrap_or(&[]) {
+            match state.get(d.as_str()).copied() {
+                Some(S::Active) => {
+                    let i = stack.iter().position(|x| *x == d).unwrap_or(0);
+                    let mut c: Vec<String> = stack[i..].iter().map(|s| s.to_string()).collect();
+                    c.push(d.clone());
+                    return Some(c);
+                }
+                Some(S::New) => {
+                    let (k, _) = g.get_key_value(d.as_str())?;
+                    if let Some(c) = visit(k, g, state, stack) {
+                        return Some(c);
+                    }
+                }
+                _ => {}
+            }
+        }
+        stack.pop();
+        state.insert(n, S::Done);
+        None
+    }
+    let keys: Vec<&str> = g.keys().copied().collect();
+    for k in keys {
+        if state[k] == S::New {
+            let mut stack = Vec::new();
+            if let Some(c) = visit(k, &g, &mut state, &mut stack) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// `pkgs/lock-roots.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roots {
+    pub debian: Vec<String>,
+    /// project -> pinned version, or `null` for the newest compatible one.
+    pub pypi: BTreeMap<String, Option<String>>,
+}
+
+impl Roots {
+    pub fn read(path: &Path) -> Result<Self> {
+        let s =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&s).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles() {
+        let a = vec!["b".to_string()];
+        let b = vec!["c".to_string()];
+        let c = vec!["a".to_string()];
+        let g = vec![
+            ("a", a.as_slice()),
+            ("b", b.as_slice()),
+            ("c", c.as_slice()),
+        ];
+        assert_eq!(find_cycle(g.into_iter()).unwrap(), vec!["a", "b", "c", "a"]);
+        let e: Vec<String> = vec![];
+        let g = vec![("a", b.as_slice()), ("c", e.as_slice())];
+        assert!(find_cycle(g.into_iter()).is_none());
+    }
+}
