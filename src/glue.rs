@@ -178,7 +178,7 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
             for c in &contents.ctx {
                 if c.starts_with('=') || c.starts_with('!') {
                     return Err(mkerr(format!(
-                        "in 'toFile': the file '{}' cannot refer to derivation outputs",
+                        "in 'toFile': the file named '{}' must not contain a reference to a derivation but contains ({c})",
                         name.s
                     )));
                 }
