@@ -839,12 +839,22 @@ pub fn run_in_root(
     if !namespaces_available() {
         bail!("run_in_root needs Linux user namespaces, which cannot be created here");
     }
-    let mut created = Vec::new();
-    for d in ["dev", "proc", "nix/store", "nix"] {
-        let p = root_dir.join(d);
-        if fs::symlink_metadata(&p).is_err() {
-            created.push(p);
+    // Mount points this call creates in `root_dir` are removed afterwards (when empty).
+    let mut created: Vec<PathBuf> = Vec::new();
+    let mut note = |inner: &Path| {
+        let mut p = root_dir.to_path_buf();
+        for c in inner.strip_prefix("/").unwrap_or(inner).components() {
+            p.push(c);
+            if fs::symlink_metadata(&p).is_err() && !created.contains(&p) {
+                created.push(p.clone());
+            }
         }
+    };
+    for d in ["/dev", "/proc", "/nix/store"] {
+        note(Path::new(d));
+    }
+    for b in &extra_binds {
+        note(&b.target);
     }
     let mut cfg = NsConfig::new(root_dir, argv);
     cfg.uid = 0;
@@ -868,15 +878,17 @@ pub fn run_in_root(
     }
     cfg.binds.extend(extra_binds);
     let r = run_namespaced(&cfg, log_fd);
-    // Remove what we created, deepest first.
-    for p in [
-        root_dir.join("nix/store"),
-        root_dir.join("nix"),
-        root_dir.join("proc"),
-        root_dir.join("dev"),
-    ] {
-        if created.contains(&p) {
-            let _ = fs::remove_dir(&p);
+    // Remove what we created, deepest first (only if still empty).
+    created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in created {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                let _ = fs::remove_dir(&p);
+            }
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                let _ = fs::remove_file(&p);
+            }
+            _ => {}
         }
     }
     r

@@ -138,3 +138,50 @@ fn sandbox_exit_codes() {
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent"), "{err}");
 }
+
+#[test]
+fn run_in_root_runs_as_root_in_the_given_tree() {
+    if !ns_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("nix/store");
+    let sp = "cccccccccccccccccccccccccccccccc-tool";
+    fs::create_dir_all(store.join(sp)).unwrap();
+    fs::write(store.join(sp).join("data"), "from the store").unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let exit = sandbox::run_in_root(
+        &root,
+        &store,
+        &[format!("/nix/store/{sp}")],
+        vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "set -e; echo uid=$(id -u); cat /nix/store/cccccccccccccccccccccccccccccccc-tool/data; echo; \
+             mkdir -p /app && echo hi > /app/f && chown 0:0 /app/f && chmod 600 /app/f; \
+             if echo x > /nix/store/cccccccccccccccccccccccccccccccc-tool/new 2>/dev/null; then echo STORE-WRITABLE; fi"
+                .into(),
+        ],
+        vec![("PATH".into(), "/usr/bin:/bin".into())],
+        host_tools(),
+        log.as_file().as_raw_fd(),
+    )
+    .unwrap();
+    let out = fs::read_to_string(log.path()).unwrap();
+    assert_eq!(exit, Exit::Code(0), "{out}");
+    assert!(out.contains("uid=0"), "{out}");
+    assert!(out.contains("from the store"), "{out}");
+    assert!(!out.contains("STORE-WRITABLE"), "{out}");
+    assert_eq!(fs::read_to_string(root.join("app/f")).unwrap(), "hi\n");
+    // Mount points created for the run are gone; the tree holds only what the script made.
+    let mut names: Vec<String> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["app", "etc"]);
+    assert!(!store.join(sp).join("new").exists());
+}

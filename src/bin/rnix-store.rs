@@ -1,7 +1,10 @@
 //! `rnix-store`: see `store::cli`. Operations implemented outside the store crate
 //! (`--realise`, `--read-log`) are added to `EXTRA` by their owners.
 
-const EXTRA: &[store::cli::ExtraOp] = &[];
+const EXTRA: &[store::cli::ExtraOp] = &[
+    ("--realise", realise::cli::op_realise),
+    ("--read-log", realise::cli::op_read_log),
+];
 
 fn main() {
     store::cli::main_with(EXTRA)
