@@ -28,6 +28,7 @@ operations:
   --query|-q --references|--requisites|-R|--referrers|--deriver|--hash|--size PATHS
   --verify [--check-contents]
   --gc [--print-dead]
+  --hash-path [--type ALGO] [--base32] PATH   NAR hash of PATH (as nix-hash)
   --realise, --read-log       (when built with the realiser)
 store root: --store ROOT, else $RNIX_STORE, else $XDG_DATA_HOME/rnix";
 
@@ -60,6 +61,7 @@ pub fn run(args: &[String], extra: &[ExtraOp]) -> anyhow::Result<i32> {
         "-q",
         "--verify",
         "--gc",
+        "--hash-path",
     ];
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -115,6 +117,27 @@ pub fn run(args: &[String], extra: &[ExtraOp]) -> anyhow::Result<i32> {
             };
             nar::dump_path(Path::new(p), &mut out).with_context(|| format!("dumping {p}"))?;
         }
+        "--hash-path" => {
+            let mut algo = HashAlgo::Sha256;
+            let mut rest = pos.as_slice();
+            if flags.iter().any(|f| f == "--type") {
+                let (a, r) = rest
+                    .split_first()
+                    .ok_or_else(|| anyhow!("--type needs an algorithm"))?;
+                algo = a.parse()?;
+                rest = r;
+            }
+            known(&["--type", "--base32"])?;
+            for p in rest {
+                let (h, _) = nar::hash_path_filtered(Path::new(p), algo, &mut |_, _| Ok(true))
+                    .with_context(|| format!("hashing {p}"))?;
+                if flags.iter().any(|f| f == "--base32") {
+                    writeln!(out, "{}", h.to_base32())?;
+                } else {
+                    writeln!(out, "{}", h.to_base16())?;
+                }
+            }
+        }
         "--restore" => {
             known(&[])?;
             let [p] = pos.as_slice() else {
@@ -149,9 +172,12 @@ pub fn run(args: &[String], extra: &[ExtraOp]) -> anyhow::Result<i32> {
                     .file_name()
                     .and_then(|n| n.to_str())
                     .ok_or_else(|| anyhow!("cannot take a store name from '{p}'"))?;
-                let sp = store
-                    .add_to_store_with(name, src, method, algo, None)
-                    .with_context(|| format!("adding '{p}'"))?;
+                let sp = if op == "--add" {
+                    store.add_to_store(name, src, method, None)
+                } else {
+                    store.add_to_store_slow(name, src, method, algo)
+                };
+                let sp = sp.with_context(|| format!("adding '{p}'"))?;
                 writeln!(out, "{sp}")?;
             }
         }

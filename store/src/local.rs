@@ -667,7 +667,7 @@ impl LocalStore {
         self.add_to_store_with(name, src, method, HashAlgo::Sha256, filter)
     }
 
-    /// `add_to_store` with any hash algorithm (`nix-store --add-fixed`).
+    /// `add_to_store` with any hash algorithm (`builtins.path`, `builtins.fetchurl`-style).
     pub fn add_to_store_with(
         &self,
         name: &str,
@@ -675,6 +675,30 @@ impl LocalStore {
         method: FileIngestionMethod,
         algo: HashAlgo,
         filter: Option<&mut PathFilter<'_>>,
+    ) -> Result<StorePath> {
+        self.add_to_store_impl(name, src, method, algo, filter, false)
+    }
+
+    /// What `nix-store --add-fixed` does (Nix's `addToStoreSlow`): like
+    /// [`LocalStore::add_to_store_with`], except that a flat file keeps its executable bit.
+    pub fn add_to_store_slow(
+        &self,
+        name: &str,
+        src: &Path,
+        method: FileIngestionMethod,
+        algo: HashAlgo,
+    ) -> Result<StorePath> {
+        self.add_to_store_impl(name, src, method, algo, None, true)
+    }
+
+    fn add_to_store_impl(
+        &self,
+        name: &str,
+        src: &Path,
+        method: FileIngestionMethod,
+        algo: HashAlgo,
+        filter: Option<&mut PathFilter<'_>>,
+        flat_keeps_executable: bool,
     ) -> Result<StorePath> {
         crate::store_path::validate_name(name)?;
         let tmp = self.new_temp_path();
@@ -688,7 +712,8 @@ impl LocalStore {
                             src.display()
                         )));
                     }
-                    copy_file(src, &tmp, false)?;
+                    let exec = flat_keeps_executable && meta.permissions().mode() & 0o100 != 0;
+                    copy_file(src, &tmp, exec)?;
                 }
                 FileIngestionMethod::Recursive => {
                     let mut all = |_: &Path, _: fs::FileType| Ok(true);
