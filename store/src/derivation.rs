@@ -291,6 +291,15 @@ impl Derivation {
     }
 }
 
+/// Nix's `hashDerivationModulo` as a free function (see [`Derivation::hash_modulo`]).
+pub fn hash_derivation_modulo(
+    drv: &Derivation,
+    mask_outputs: bool,
+    input_hash: &mut dyn FnMut(&str) -> anyhow::Result<Hash>,
+) -> Result<Hash, DerivationError> {
+    drv.hash_modulo(mask_outputs, input_hash)
+}
+
 /// Memoising `hashDerivationModulo` over `.drv` files, which `read` loads by store path.
 #[derive(Default)]
 pub struct ModuloHashCache {

@@ -13,6 +13,7 @@
 //! - `ROOT/nix/var/rnix/gcroots/`: symlinks to store paths (direct roots) and
 //!   `gcroots/auto/<hash>` symlinks to `result`-style links (indirect roots).
 
+use crate::derivation::Derivation;
 use crate::hash::{Encoding, Hash, HashAlgo};
 use crate::nar::{self, NarError, PathFilter, SymlinkPolicy};
 use crate::store_path::{
@@ -293,9 +294,16 @@ impl LocalStore {
     pub fn real_path_of(&self, logical: &str) -> Result<PathBuf> {
         let (sp, rest) = StorePath::from_absolute_prefix(logical)?;
         let mut p = self.real_path(&sp);
-        let rest = rest.trim_start_matches('/');
-        if !rest.is_empty() {
-            p.push(rest);
+        for c in Path::new(&rest).components() {
+            match c {
+                std::path::Component::Normal(n) => p.push(n),
+                std::path::Component::RootDir | std::path::Component::CurDir => {}
+                _ => {
+                    return Err(StoreError::Other(format!(
+                        "path '{logical}' leaves its store object"
+                    )))
+                }
+            }
         }
         Ok(p)
     }
@@ -937,6 +945,20 @@ impl LocalStore {
     /// Discard an unfinished output.
     pub fn discard_output(&self, tmp: OutputTemp) {
         remove_tree_if_exists(&tmp.path);
+    }
+
+    /// Write a derivation as `<name>.drv` (a text path referring to its input sources and
+    /// input derivations, which must be valid) and return its store path.
+    pub fn write_derivation(&self, drv: &Derivation, name: &str) -> Result<StorePath> {
+        let refs = drv.references()?;
+        self.add_text_to_store(&format!("{name}.drv"), drv.to_aterm().as_bytes(), &refs)
+    }
+
+    /// Read and parse a `.drv` file from the store (logical path).
+    pub fn read_derivation(&self, drv_path: &StorePath) -> Result<Derivation> {
+        let real = self.real_path(drv_path);
+        let text = fs::read_to_string(&real).map_err(io_err(&real))?;
+        Derivation::from_aterm(&text).map_err(|e| StoreError::Other(format!("{drv_path}: {e}")))
     }
 
     // ---------------------------------------------------------------- queries

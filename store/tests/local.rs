@@ -339,3 +339,33 @@ fn gc_keeps_roots_and_their_closure() {
     assert!(s.all_valid_paths().unwrap().is_empty());
     assert_eq!(fs::read_dir(s.store_dir()).unwrap().count(), 0);
 }
+
+#[test]
+fn derivations_written_and_read_back() {
+    use store::derivation::{Derivation, Output};
+    let t = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(t.path().join("st")).unwrap();
+    let src = s
+        .add_text_to_store("builder.sh", b"echo", &BTreeSet::new())
+        .unwrap();
+    let mut d = Derivation {
+        platform: "x86_64-linux".into(),
+        builder: "/bin/sh".into(),
+        args: vec![src.to_absolute()],
+        ..Default::default()
+    };
+    d.input_srcs.insert(src.to_absolute());
+    d.env.insert("name".into(), "hello".into());
+    d.outputs.insert("out".into(), Output::default());
+    let drv_path = d
+        .fill_outputs("hello", &mut |_| anyhow::bail!("no inputs"))
+        .unwrap();
+    let written = s.write_derivation(&d, "hello").unwrap();
+    assert_eq!(written, drv_path);
+    assert_eq!(s.read_derivation(&written).unwrap(), d);
+    assert_eq!(s.references(&written).unwrap(), [src].into());
+    let e = s
+        .real_path_of(&format!("{written}/../../etc/passwd"))
+        .unwrap_err();
+    assert!(e.to_string().contains("leaves its store object"), "{e}");
+}
