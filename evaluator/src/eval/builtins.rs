@@ -265,9 +265,12 @@ impl Evaluator {
                 }
             }
         }
-        Err(mkerr(format!(
-            "file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
-        ))
+        Err(EvalError::new(
+            ErrorKind::Throw,
+            format!(
+                "file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
+            ),
+        )
         .at(pos))
     }
 
@@ -1464,7 +1467,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
     });
     reg(ev, "toXML", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
-        let (x, c) = print::to_xml(ev, &v, true)?;
+        let (x, c) = print::to_xml(ev, &v, false)?;
         Ok(Value::string_ctx(x, c))
     });
 

@@ -97,6 +97,7 @@ struct Binding {
 
 #[derive(Default)]
 struct Bindings {
+    rec: bool,
     statics: Vec<Binding>,
     dynamics: Vec<(ast::Attr, Pos, Item)>,
     inherit_from: Vec<ast::Expr>,
@@ -395,7 +396,16 @@ impl<'a> Lowerer<'a> {
             },
             ast::Expr::Path(p) => self.path(p, pos)?,
             ast::Expr::Str(s) => {
-                let parts = s.normalized_parts();
+                let mut parts = s.normalized_parts();
+                if s.is_indented() {
+                    // Nix's lexer drops a first line consisting only of spaces
+                    if let Some(ast::Part::Literal(first)) = parts.first_mut() {
+                        let t = first.trim_start_matches(' ');
+                        if let Some(rest) = t.strip_prefix('\n') {
+                            *first = rest.to_string();
+                        }
+                    }
+                }
                 let mut lowered = Vec::new();
                 let mut all_lit = true;
                 let mut lit = String::new();
@@ -522,7 +532,15 @@ impl<'a> Lowerer<'a> {
 
     fn lambda(&mut self, l: &ast::Lambda, name: Option<Rc<str>>, pos: Pos) -> Result<LambdaDef> {
         let node = l.syntax();
-        if let Some(id) = l.ident_param() {
+        // Note: `ast::Lambda::ident_param` also matches an identifier *body* of a pattern
+        // lambda, so look for the pattern first.
+        let pattern = l.pattern();
+        let ident = if pattern.is_none() {
+            l.ident_param()
+        } else {
+            None
+        };
+        if let Some(id) = ident {
             let n: Rc<str> = id.name().into();
             let mut m = HashMap::new();
             m.insert(n.clone(), 0);
@@ -537,7 +555,7 @@ impl<'a> Lowerer<'a> {
                 pos,
             });
         }
-        let pat = l.pattern().ok_or_else(|| self.missing(node))?;
+        let pat = pattern.ok_or_else(|| self.missing(node))?;
         let mut m: HashMap<Rc<str>, u32> = HashMap::new();
         let mut names: Vec<(Rc<str>, Option<ast::Expr>, Pos)> = Vec::new();
         for ent in pat.entries() {
@@ -579,7 +597,7 @@ impl<'a> Lowerer<'a> {
                     pos: p,
                 });
             }
-            let body = self.sub(l.body(), node)?;
+            let body = self.sub(l.syntax().children().find_map(ast::Expr::cast), node)?;
             Ok((formals, body))
         })();
         self.scopes.pop();
@@ -688,7 +706,7 @@ impl<'a> Lowerer<'a> {
                     let existing = &mut b.statics[idx];
                     let can_nest = match &existing.item {
                         Item::Nested(..) => true,
-                        Item::Value(ast::Expr::AttrSet(s)) if !s.is_rec() => true,
+                        Item::Value(ast::Expr::AttrSet(_)) => true,
                         _ => false,
                     };
                     if !can_nest {
@@ -696,7 +714,10 @@ impl<'a> Lowerer<'a> {
                     }
                     if let Item::Value(ast::Expr::AttrSet(s)) = &existing.item {
                         let s = s.clone();
-                        let mut nb = Bindings::default();
+                        let mut nb = Bindings {
+                            rec: s.is_rec(),
+                            ..Default::default()
+                        };
                         self.collect_into(&mut nb, &s.entries(), false)?;
                         b.statics[idx].item = Item::Nested(nb, b.statics[idx].pos);
                     }
@@ -823,7 +844,8 @@ impl<'a> Lowerer<'a> {
                 false,
             ),
             Item::Nested(nb, npos) => {
-                let def = self.lower_items(nb, false, npos, false)?;
+                let rec = nb.rec;
+                let def = self.finish(nb, rec, npos)?;
                 (Rc::new(Expr::Attrs(Rc::new(def))), false)
             }
             Item::InheritScope(id) => {

@@ -638,6 +638,16 @@ impl Evaluator {
         }
     }
 
+    /// Like [`Self::thunk`] for an env whose slots are still being filled: variables of
+    /// that env (depth 0) are looked up when forced.
+    #[inline]
+    pub(crate) fn thunk_deferred(&mut self, env: &Rc<Env>, e: &ExprRef) -> Thunk {
+        match &**e {
+            Expr::Var { depth: 0, .. } => Thunk::expr(env.clone(), e.clone()),
+            _ => self.thunk(env, e),
+        }
+    }
+
     pub fn eval(&mut self, env: &Rc<Env>, e: &Expr) -> Result<Value> {
         self.depth += 1;
         if self.depth > self.max_depth {
@@ -889,7 +899,7 @@ impl Evaluator {
         let newenv = Env::new(Some(env.clone()), Vec::with_capacity(def.statics.len()));
         let mut vals = Vec::with_capacity(def.statics.len());
         for s in &def.statics {
-            vals.push(self.thunk(&newenv, &s.value));
+            vals.push(self.thunk_deferred(&newenv, &s.value));
         }
         *newenv.vals.borrow_mut() = vals;
         Ok(newenv)
@@ -1053,7 +1063,7 @@ impl Evaluator {
                             vals.push(t.clone())
                         }
                         None => match &f.default {
-                            Some(d) => vals.push(self.thunk(&newenv, d)),
+                            Some(d) => vals.push(self.thunk_deferred(&newenv, d)),
                             None => {
                                 let mut e = mkerr(format!(
                                     "function '{}' called without required argument '{}'",

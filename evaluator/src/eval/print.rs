@@ -120,12 +120,37 @@ fn print_thunk(
         t.value()
     };
     match v {
+        // Nix stores lists of up to two elements inline in the value, so their identity
+        // is the value's (the thunk's), not the element vector's.
+        Some(Value::List(l)) if l.len() <= 2 && !l.is_empty() => {
+            if !seen.insert(Rc::as_ptr(&t.0) as *const u8 as usize) {
+                out.push_str("«repeated»");
+                return Ok(());
+            }
+            print_list(ev, &l, strict, seen, out)
+        }
         Some(v) => print_rec(ev, &v, strict, seen, out),
         None => {
             out.push_str("<CODE>");
             Ok(())
         }
     }
+}
+
+fn print_list(
+    ev: &mut Evaluator,
+    l: &[Thunk],
+    strict: bool,
+    seen: &mut HashSet<usize>,
+    out: &mut String,
+) -> Result<()> {
+    out.push_str("[ ");
+    for t in l.iter() {
+        print_thunk(ev, t, strict, seen, out)?;
+        out.push(' ');
+    }
+    out.push(']');
+    Ok(())
 }
 
 fn print_rec(
@@ -143,16 +168,11 @@ fn print_rec(
         Value::String(s) => out.push_str(&quote_string(&s.s)),
         Value::Path(p) => out.push_str(p),
         Value::List(l) => {
-            if !l.is_empty() && !seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
+            if l.len() > 2 && !seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
                 out.push_str("«repeated»");
                 return Ok(());
             }
-            out.push_str("[ ");
-            for t in l.iter() {
-                print_thunk(ev, t, strict, seen, out)?;
-                out.push(' ');
-            }
-            out.push(']');
+            print_list(ev, l, strict, seen, out)?;
         }
         Value::Attrs(a) => {
             if !a.is_empty() && !seen.insert(Rc::as_ptr(a) as *const u8 as usize) {
