@@ -68,6 +68,9 @@ fn eval_inner(ev: &mut Evaluator, args: &BuildArgs, ea: &EvalArgs) -> evaluator:
         }
     }
     let auto = evaluator::eval::cli::auto_args(ev, ea)?;
+    for root in &roots {
+        check_auto_args(ev, root, &auto)?;
+    }
     let attr_paths = if args.attr.is_empty() { vec![String::new()] } else { args.attr.clone() };
     let mut drvs = Vec::new();
     for root in roots {
@@ -77,6 +80,29 @@ fn eval_inner(ev: &mut Evaluator, args: &BuildArgs, ea: &EvalArgs) -> evaluator:
         }
     }
     Ok(drvs)
+}
+
+/// nix-build silently ignores `--arg`/`--argstr` names the top-level function does not take;
+/// rnix reports them (a misspelt `--arg isdev true` would otherwise build the wrong thing).
+fn check_auto_args(
+    ev: &Evaluator,
+    root: &evaluator::eval::Value,
+    auto: &[(String, evaluator::eval::Thunk)],
+) -> evaluator::eval::Result<()> {
+    use evaluator::eval::ir::Param;
+    if let evaluator::eval::Value::Lambda(c) = root {
+        if let Param::Pattern { formals, ellipsis: false, .. } = &c.def.param {
+            for (name, _) in auto {
+                if !formals.iter().any(|f| &*f.name == name.as_str()) {
+                    let at = ev.show_pos(c.def.pos).map(|p| format!(" at {p}")).unwrap_or_default();
+                    return Err(evaluator::eval::mkerr(format!(
+                        "argument '{name}' given with --arg/--argstr is not accepted by the function{at}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The realiser with every builtin builder of rnix registered.
