@@ -249,13 +249,25 @@ pub fn find_in_pep691(page_url: &str, json: &str, filename: &str) -> Result<Stri
     bail!("file '{filename}' is not listed on {page_url}")
 }
 
-/// An HTTP client for downloads.
+/// An HTTP client for downloads. Trusts the bundled web roots, the system's certificate
+/// store, and the bundles named by `NIX_SSL_CERT_FILE`, `SSL_CERT_FILE` and pip's `cert`
+/// setting (`PIP_CERT`), as a proxy with its own CA needs.
 pub fn client() -> Result<reqwest::blocking::Client> {
-    Ok(reqwest::blocking::Client::builder()
+    let mut b = reqwest::blocking::Client::builder()
         .user_agent(concat!("rnix/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
-        .timeout(Duration::from_secs(120))
-        .build()?)
+        .timeout(Duration::from_secs(120));
+    for var in ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE", "PIP_CERT"] {
+        if let Some(f) = env_nonempty(var) {
+            let pem = fs::read(&f).with_context(|| format!("reading {var}={f}"))?;
+            for c in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("parsing certificates in {var}={f}"))?
+            {
+                b = b.add_root_certificate(c);
+            }
+        }
+    }
+    Ok(b.build()?)
 }
 
 /// Resolves `mirror://` URLs; other URLs are returned unchanged.

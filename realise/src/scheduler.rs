@@ -370,8 +370,10 @@ impl<'s> Realiser<'s> {
                     }
                 }
                 Err(e) => {
-                    let msg = format!("error: {e:#}");
-                    self.progress.eprintln(&msg);
+                    if self.opts.keep_going && !self.opts.quiet {
+                        // Shown as it happens; the final error repeats it with the others.
+                        self.progress.eprintln(&format!("error: {e:#}"));
+                    }
                     g.states[i] = State::Failed(format!("{e:#}"));
                     // Everything that depends on it cannot be built.
                     let mut stack = nodes[i].dependents.clone();
@@ -670,7 +672,7 @@ impl<'s> Realiser<'s> {
         if let Some(name) = builtin {
             let f = self.registry.get(name).ok_or_else(|| {
                 anyhow!(
-                    "unsupported builtin builder 'builtin:{name}' (known: {})",
+                    "cannot build '{drv_abs}': unsupported builtin builder 'builtin:{name}' (known: {})",
                     self.registry.names().join(", ")
                 )
             })?;
