@@ -10,7 +10,7 @@ use store::StorePath;
 
 /// Register all of rnix's builtin builders.
 pub fn register(r: &mut BuiltinRegistry) {
-    // PKGSET_REGISTER
+    pkgset::builders::register(r);
     r.register("rnix-docker-image", docker_image);
 }
 
