@@ -163,8 +163,10 @@ pub fn builtin_python_env(ctx: &mut BuildCtx) -> Result<()> {
     for w in words(ctx, "wheels") {
         wheels.push(ctx.real_path(&w)?);
     }
-    // The given library packages first, then the rest of their closure.
-    let given = words(ctx, "deps");
+    // The given library packages first, then the rest of their closure and the interpreter's
+    // (wheels may link libraries that the interpreter's dependencies provide, e.g. libz).
+    let mut given = words(ctx, "deps");
+    given.push(python.logical.display().to_string());
     let given_paths = given
         .iter()
         .map(|d| StorePath::from_absolute(d).map_err(|e| anyhow!("`{d}': {e}")))

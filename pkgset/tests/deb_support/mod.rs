@@ -44,10 +44,16 @@ pub fn debian_packages(needed: &[&str]) -> BTreeMap<String, Pinned> {
     let fixture = read_json(&fixture)
         .and_then(|v| v.get("packages").cloned())
         .expect("fixture packages.json");
-    let pick = match from_lock {
-        Some(l) if needed.iter().all(|n| l.get(*n).is_some()) => l,
-        _ => fixture,
-    };
+    // The lock wins; the fixture fills in packages the lock does not have (libstdc++6).
+    let mut pick = fixture;
+    if let Some(Value::Object(l)) = from_lock {
+        if needed.iter().all(|n| l.contains_key(*n)) {
+            let obj = pick.as_object_mut().expect("packages object");
+            for (k, v) in l {
+                obj.insert(k, v);
+            }
+        }
+    }
     let mut out = BTreeMap::new();
     for (name, p) in pick.as_object().expect("packages object") {
         let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
@@ -213,6 +219,8 @@ pub struct TestStore {
     pub groups: BTreeMap<String, Vec<String>>,
     pub built: BTreeMap<String, StoreObject>,
     pub deps_of: BTreeMap<String, BTreeSet<String>>,
+    /// Build log lines per group.
+    pub logs: BTreeMap<String, Vec<String>>,
 }
 
 impl TestStore {
@@ -238,6 +246,7 @@ impl TestStore {
             groups,
             built: BTreeMap::new(),
             deps_of: BTreeMap::new(),
+            logs: BTreeMap::new(),
         }
     }
 
@@ -334,6 +343,7 @@ impl TestStore {
         for l in &report.log {
             eprintln!("[{group}] {l}");
         }
+        self.logs.insert(group.to_string(), report.log.clone());
         self.built.insert(group.to_string(), out.clone());
         self.deps_of.insert(group.to_string(), deps);
         Ok(out)
