@@ -230,8 +230,27 @@ pub fn builtin_fetchurl(ctx: &mut BuildCtx) -> Result<()> {
         .to_string();
     let act = ctx.progress.download(&url);
     let env = ctx.env.clone();
-    let r =
-        crate::fetch::builtin_fetchurl(&env, &out, ctx.mirrors, ctx.log, &|d, t| act.bytes(d, t));
+    // Partial downloads live in the store's state directory, named after the output, so an
+    // interrupted download resumes in the next run (the output hash is checked anyway).
+    let partial = ctx
+        .store
+        .state_dir()
+        .join("downloads")
+        .join(format!("{}.part", ctx.output_paths["out"].hash_part()));
+    let r = crate::fetch::builtin_fetchurl(
+        &env,
+        &out,
+        ctx.mirrors,
+        ctx.log,
+        Some(&partial),
+        &|d, t| act.bytes(d, t),
+    );
+    if let Err(e) = &r {
+        // A failed transfer may be resumed later; anything else starts over.
+        if !format!("{e:#}").contains("downloading") {
+            let _ = std::fs::remove_file(&partial);
+        }
+    }
     match &r {
         Ok(_) => act.finish(),
         Err(_) => act.fail(),

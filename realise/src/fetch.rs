@@ -253,6 +253,15 @@ pub fn find_in_pep691(page_url: &str, json: &str, filename: &str) -> Result<Stri
 /// store, and the bundles named by `NIX_SSL_CERT_FILE`, `SSL_CERT_FILE` and pip's `cert`
 /// setting (`PIP_CERT`), as a proxy with its own CA needs.
 pub fn client() -> Result<reqwest::blocking::Client> {
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let c = new_client()?;
+    Ok(CLIENT.get_or_init(|| c).clone())
+}
+
+fn new_client() -> Result<reqwest::blocking::Client> {
     let mut b = reqwest::blocking::Client::builder()
         .user_agent(concat!("rnix/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
@@ -455,7 +464,8 @@ pub fn fetch_to(cfg: &MirrorConfig, url: &str, dest: &Path, progress: ProgressFn
 }
 
 /// Nix's `builtin:fetchurl`, given the derivation environment and the physical path of
-/// `$out`. Downloads to a partial file next to `out`, then renames; with `unpack = "1"`
+/// `$out`. Downloads to `partial` (kept across interrupted runs so that the next one
+/// resumes; default: a file next to `out`), then renames; with `unpack = "1"`
 /// the (possibly compressed) download is a NAR that is restored at `out`;
 /// `executable = "1"` makes the file executable. The output hash is checked by the caller
 /// (the scheduler) before the output becomes valid.
@@ -464,17 +474,27 @@ pub fn builtin_fetchurl(
     out: &Path,
     cfg: &MirrorConfig,
     log: &mut dyn Write,
+    partial: Option<&Path>,
     progress: ProgressFn,
 ) -> Result<()> {
     let url = env
         .get("url")
         .ok_or_else(|| anyhow!("builtin:fetchurl: attribute 'url' missing"))?;
-    let partial = out.with_file_name(format!(
-        ".{}.part",
-        out.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("download")
-    ));
+    let partial = match partial {
+        Some(p) => p.to_path_buf(),
+        None => out.with_file_name(format!(
+            ".{}.part",
+            out.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("download")
+        )),
+    };
+    if let Some(d) = partial.parent() {
+        fs::create_dir_all(d)?;
+    }
+    if let Ok(m) = fs::metadata(&partial) {
+        let _ = writeln!(log, "resuming '{url}' after {} bytes", m.len());
+    }
     let _ = writeln!(log, "downloading '{url}'...");
     let n = fetch_to(cfg, url, &partial, progress)?;
     let _ = writeln!(log, "downloaded {n} bytes");

@@ -779,6 +779,13 @@ impl<'s> Realiser<'s> {
                 }
             };
             if got != expected {
+                // Never resume from a download that gave the wrong content.
+                let _ = fs::remove_file(
+                    self.store
+                        .state_dir()
+                        .join("downloads")
+                        .join(format!("{}.part", node.outputs["out"].hash_part())),
+                );
                 for (_, t) in temps {
                     self.store.discard_output(t);
                 }

@@ -357,13 +357,22 @@ fn sigkill_during_download_then_resume() {
             .map(|l| l.contains("downloading"))
             .unwrap_or(false)
     });
-    std::thread::sleep(Duration::from_millis(300));
+    let partial = store
+        .state_dir()
+        .join("downloads")
+        .join(format!("{}.part", out.hash_part()));
+    wait_until("part of the file to arrive", || {
+        fs::metadata(&partial)
+            .map(|m| m.len() > 20_000)
+            .unwrap_or(false)
+    });
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);
     }
     child.wait().unwrap();
     assert!(!store.is_valid(&out).unwrap());
     assert!(!store.real_path(&out).exists());
+    assert!(fs::metadata(&partial).unwrap().len() < data.len() as u64);
     // Second run with a fast server completes and the content is right.
     drop(srv);
     let mut files = BTreeMap::new();
@@ -385,6 +394,10 @@ fn sigkill_during_download_then_resume() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), out.to_absolute());
     assert_eq!(fs::read(store.real_path(&out)).unwrap(), data);
+    // The second run resumed the partial download with a range request.
+    assert_eq!(srv2.ranges.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let log = realise::cli::read_log(&store, &d2.to_absolute()).unwrap();
+    assert!(log.contains("resuming"), "{log}");
 }
 
 #[test]

@@ -12,6 +12,8 @@ pub struct Server {
     pub port: u16,
     stop: Arc<AtomicBool>,
     pub requests: Arc<AtomicUsize>,
+    /// Requests that asked for a byte range (resumed downloads).
+    pub ranges: Arc<AtomicUsize>,
     pub files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
@@ -24,19 +26,26 @@ impl Server {
         let port = l.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
+        let ranges = Arc::new(AtomicUsize::new(0));
         let files = Arc::new(Mutex::new(files));
-        let (s2, r2, f2) = (stop.clone(), requests.clone(), files.clone());
+        let (s2, r2, f2, g2) = (
+            stop.clone(),
+            requests.clone(),
+            files.clone(),
+            ranges.clone(),
+        );
         let handle = std::thread::spawn(move || {
             // Bounded: at most 10 minutes, then stop by itself.
             let deadline = std::time::Instant::now() + Duration::from_secs(600);
             while !s2.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
                 match l.accept() {
                     Ok((c, _)) => {
-                        r2.fetch_add(1, Ordering::Relaxed);
+                        let r3 = r2.clone();
                         let f3 = f2.clone();
                         let s3 = s2.clone();
+                        let g3 = g2.clone();
                         std::thread::spawn(move || {
-                            let _ = serve(c, &f3, delay, &s3);
+                            let _ = serve(c, &f3, delay, &s3, &g3, &r3);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -47,6 +56,7 @@ impl Server {
             port,
             stop,
             requests,
+            ranges,
             files,
             handle: Some(handle),
         }
@@ -81,6 +91,8 @@ fn serve(
     files: &Mutex<BTreeMap<String, Vec<u8>>>,
     delay: Option<Duration>,
     stop: &AtomicBool,
+    ranges: &AtomicUsize,
+    requests: &AtomicUsize,
 ) -> std::io::Result<()> {
     c.set_nonblocking(false)?;
     c.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -91,6 +103,7 @@ fn serve(
         if r.read_line(&mut line)? == 0 {
             return Ok(());
         }
+        requests.fetch_add(1, Ordering::Relaxed);
         let mut parts = line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("/").to_string();
@@ -134,6 +147,7 @@ fn serve(
         let start = range.unwrap_or(0).min(data.len() as u64) as usize;
         let body = &data[start..];
         if range.is_some() {
+            ranges.fetch_add(1, Ordering::Relaxed);
             write!(
                 w,
                 "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {}-{}/{}\r\nETag: {etag}\r\n\r\n",
