@@ -192,8 +192,8 @@ pub fn eval_and_print(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<String>
                 if a.strict {
                     ev.force_deep(&v)?;
                 }
-                out.push_str(&super::print::to_json(ev, &v, false)?.0);
-                out.push('\n');
+                // nix-instantiate 2.8 prints JSON without a trailing newline
+                out.push_str(&super::print::to_json(ev, &v, true)?.0);
             } else {
                 out.push_str(&ev.print_value(&v, a.strict)?);
                 out.push('\n');

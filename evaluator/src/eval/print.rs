@@ -382,11 +382,8 @@ fn json_rec(
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => write!(out, "{i}").unwrap(),
-        Value::Float(f) => {
-            let j = serde_json::to_string(&serde_json::Value::from(*f))
-                .unwrap_or_else(|_| "null".into());
-            out.push_str(&j)
-        }
+        // Nix 2.8 prints floats in JSON as C++ streams do (`%g`)
+        Value::Float(f) => out.push_str(&fmt_float(*f)),
         Value::String(s) => {
             json_str(&s.s, out);
             ctx.extend(s.ctx.iter().cloned());

@@ -1,0 +1,1 @@
+let f = args@{ a, ... }: builtins.attrNames args; in f { a = 1; c = 3; }

@@ -1,0 +1,1 @@
+builtins.div 9 2

@@ -1,0 +1,1 @@
+builtins.attrValues { b = 1; a = 2; c = 3; }

@@ -1,0 +1,1 @@
+builtins.replaceStrings [ "an" "a" ] [ "X" "Y" ] "banana"

@@ -1,0 +1,1 @@
+builtins.match "^.*(\\.nix)$" "default.nix"

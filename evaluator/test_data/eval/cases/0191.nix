@@ -1,0 +1,1 @@
+builtins.compareVersions "1.0pre1" "1.0"

@@ -1,0 +1,1 @@
+builtins.parseDrvName "foo-bar-1.0-rc1"

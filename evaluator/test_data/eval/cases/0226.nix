@@ -1,0 +1,1 @@
+builtins.getEnv "RNIX_SURELY_UNSET_VARIABLE"

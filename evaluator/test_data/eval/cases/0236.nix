@@ -1,0 +1,1 @@
+builtins.fromJSON (builtins.toJSON { a = [ 1 2 ]; b = "c"; })

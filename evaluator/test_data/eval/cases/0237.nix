@@ -1,0 +1,1 @@
+builtins.concatStringsSep "" (builtins.genList (x: toString x) 10)

@@ -1,0 +1,1 @@
+let x = throw "lazy"; in 1

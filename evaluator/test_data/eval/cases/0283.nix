@@ -1,0 +1,1 @@
+let xs = [ (throw "lazy") 2 ]; in builtins.length xs

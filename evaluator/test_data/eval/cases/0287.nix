@@ -1,0 +1,1 @@
+(x: y: x) 1 (throw "lazy")

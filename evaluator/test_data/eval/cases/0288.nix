@@ -1,0 +1,1 @@
+builtins.seq (throw "forced") 1 == 1 || true

@@ -1,0 +1,1 @@
+''escaped ''${not} interp''

@@ -1,0 +1,1 @@
+''quote ''' in string''

@@ -1,0 +1,1 @@
+builtins.floor 3.0

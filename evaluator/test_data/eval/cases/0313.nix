@@ -1,0 +1,1 @@
+builtins.toString 0.1

@@ -1,0 +1,1 @@
+builtins.replaceStrings [ "${"$"}{" ] [ "X" ] "a\${b}"

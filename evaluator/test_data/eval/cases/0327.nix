@@ -1,0 +1,1 @@
+builtins.elem "b" [ "a" "b" ]

@@ -1,0 +1,1 @@
+builtins.listToAttrs (map (n: { name = n; value = builtins.stringLength n; }) [ "a" "bb" "ccc" ])

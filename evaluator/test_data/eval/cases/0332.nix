@@ -1,0 +1,1 @@
+let lib = { id = x: x; }; in lib.id 5

@@ -1,0 +1,1 @@
+builtins.functionArgs ({ x ? 1, y }: x)

@@ -1,0 +1,1 @@
+builtins.attrNames (builtins.functionArgs ({ a, b, c ? 1 }: a))

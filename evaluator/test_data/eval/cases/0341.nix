@@ -1,0 +1,1 @@
+let s = rec { a = 1; b = a; c = b; }; in s.c

@@ -1,0 +1,1 @@
+let x = null; in x.a or 3

@@ -1,0 +1,1 @@
+builtins.map (builtins.add 1) [ 1 2 ]

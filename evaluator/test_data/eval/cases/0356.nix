@@ -1,0 +1,1 @@
+builtins.filter builtins.isString [ 1 "a" "b" ]

@@ -1,0 +1,1 @@
+builtins.genericClosure { startSet = [ { key = "a"; } { key = "b"; } { key = "a"; } ]; operator = x: [ ]; }

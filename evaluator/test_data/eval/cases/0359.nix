@@ -1,0 +1,1 @@
+builtins.tryEval (builtins.abort "x") == 1 || true

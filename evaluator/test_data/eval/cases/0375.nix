@@ -1,0 +1,1 @@
+builtins.fromTOML "[[arr]]\nx = 1\n[[arr]]\nx = 2"

@@ -1,0 +1,1 @@
+builtins.fromTOML "s = 'lit'\nf = 1.5"

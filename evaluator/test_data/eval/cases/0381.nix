@@ -1,0 +1,1 @@
+builtins.hashString "sha256" "The quick brown fox"

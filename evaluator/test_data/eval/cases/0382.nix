@@ -1,0 +1,1 @@
+builtins.stringLength (builtins.hashString "sha512" "x")

@@ -1,0 +1,1 @@
+builtins.splitVersion "2.3.4-rc1"

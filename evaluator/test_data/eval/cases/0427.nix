@@ -1,0 +1,1 @@
+builtins.replaceStrings [ "aaa" "aa" ] [ "3" "2" ] "aaaaa"

@@ -1,0 +1,1 @@
+with builtins; map toString [ 1 2 ]

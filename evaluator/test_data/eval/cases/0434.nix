@@ -1,0 +1,1 @@
+{ inherit (builtins) length head; }.head [ 7 ]

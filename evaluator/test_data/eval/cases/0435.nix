@@ -1,0 +1,1 @@
+rec { x = 1; inherit (builtins) length; y = length [ x ]; }.y

@@ -1,0 +1,1 @@
+builtins.toString { __toString = self: "str${toString self.v}"; v = 1; }

@@ -1,0 +1,1 @@
+builtins.elemAt [ "a" "b" ] 0
