@@ -480,8 +480,13 @@ impl<'s> Realiser<'s> {
         }
 
         let is_fixed = drv.is_fixed_output();
-        let use_ns = self.opts.sandbox && sandbox::namespaces_available();
-        if self.opts.sandbox && !use_ns && builtin.is_none() {
+        let ns_ok = sandbox::namespaces_available();
+        let store_at_root = self.store.store_dir() == Path::new(store::STORE_DIR);
+        // Without the sandbox (`sandbox = false`), a store elsewhere than /nix/store is still
+        // mapped there through namespaces, but the build sees the host's programs and network.
+        let use_ns = ns_ok && (self.opts.sandbox || !store_at_root);
+        let relaxed = use_ns && !self.opts.sandbox;
+        if self.opts.sandbox && !ns_ok && builtin.is_none() {
             sandbox::warn_no_sandbox_once("user namespaces are unavailable");
         }
         let name = drv
@@ -498,7 +503,12 @@ impl<'s> Realiser<'s> {
         sb.inputs = visible.iter().map(|p| p.base_name().to_string()).collect();
         sb.symlinks.extend(sh_link);
         sb.extra = self.opts.sandbox_paths.clone();
-        sb.network = is_fixed;
+        sb.network = is_fixed || relaxed;
+        if relaxed {
+            sb.extra.extend(sandbox::host_paths(&[
+                "/bin", "/sbin", "/usr", "/lib", "/lib64", "/opt",
+            ]));
+        }
 
         // Where the outputs are written: in the sandbox's store, or (unsandboxed) at the
         // logical path, which must then be the physical store.

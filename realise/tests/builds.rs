@@ -433,3 +433,22 @@ fn concurrent_processes_share_locks() {
     let out = out_of(&store, &d);
     assert_eq!(fs::read_to_string(store.real_path(&out)).unwrap(), "once\n");
 }
+
+#[test]
+fn sandbox_off_still_maps_the_store() {
+    if !ns_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(tmp.path()).unwrap();
+    // No sandbox paths given: with the sandbox off the host's programs are visible anyway.
+    let d = add_drv(&store, "relaxed", "/usr/bin/id -u > $out", &[], &[], None);
+    let mut o = test_options(1);
+    o.sandbox = false;
+    o.sandbox_paths.clear();
+    let outs = Realiser::new(&store, o).realise_one(&d).unwrap();
+    assert_eq!(
+        fs::read_to_string(store.real_path(&outs["out"])).unwrap(),
+        "1000\n"
+    );
+}
