@@ -45,24 +45,22 @@ want=$(nix-store --dump "$tree" | sha256sum | cut -d' ' -f1)
 got=$("$bin" --hash-path "$tree")
 [ "$want" = "$got" ] || { echo "hash mismatch: nix $want, rnix $got" >&2; exit 1; }
 
-best() { # best wall time in seconds of "$@" over $RUNS runs
-  local b=""
-  for _ in $(seq "$RUNS"); do
-    local s e t
-    s=$(date +%s.%N); bash -c "$1" >/dev/null; e=$(date +%s.%N)
+# Interleave the commands round by round (the machine may be shared) and keep each one's best.
+cmds=("nix-store --dump '$tree' | sha256sum" "'$bin' --dump '$tree' | sha256sum" "'$bin' --hash-path '$tree'")
+bests=("" "" "")
+for _ in $(seq "$RUNS"); do
+  for i in 0 1 2; do
+    s=$(date +%s.%N); bash -c "${cmds[$i]}" >/dev/null; e=$(date +%s.%N)
     t=$(echo "$e - $s" | bc -l)
-    if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
+    if [ -z "${bests[$i]}" ] || [ "$(echo "$t < ${bests[$i]}" | bc -l)" = 1 ]; then bests[$i]=$t; fi
   done
-  echo "$b"
-}
-t_nix=$(best "nix-store --dump '$tree' | sha256sum")
-t_pipe=$(best "'$bin' --dump '$tree' | sha256sum")
-t_rnix=$(best "'$bin' --hash-path '$tree'")
+done
+t_nix=${bests[0]}; t_pipe=${bests[1]}; t_rnix=${bests[2]}
 mbps() { echo "scale=1; $size / 1048576 / $1" | bc -l; }
 ratio() { echo "scale=2; $t_nix / $1" | bc -l; }
 out="$here/nar-results.md"
 {
-  echo "# NAR + sha256 throughput ($(date -u +%Y-%m-%d), $(nproc) cores, NAR size $((size / 1048576)) MiB, best of $RUNS)"
+  echo "# NAR + sha256 throughput ($(date -u +%Y-%m-%d), $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg), NAR size $((size / 1048576)) MiB, best of $RUNS interleaved runs)"
   echo
   echo "| command | seconds | MB/s | ratio vs nix |"
   echo "|---|---|---|---|"
