@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of the project. Used by .ci/run.
+# Runs every test of the project (the README's test command; .ci/run calls it).
+# Needs: a Rust toolchain, Docker, Nix 2.8 (nix-bin), skopeo, network access to the package
+# mirrors configured on the machine. Under CI (CI=1) missing tools are failures, not skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
 cargo build --release --bins
-cargo test --release --workspace
+cargo test --release --workspace -- --test-threads=2
+scripts/conformance.sh target/release/rnix-instantiate
