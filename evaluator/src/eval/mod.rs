@@ -296,7 +296,7 @@ impl Evaluator {
         let mut names: HashMap<Rc<str>, u32> = HashMap::new();
         let mut vals: Vec<Thunk> = Vec::new();
         let mut battrs: Vec<Attr> = Vec::new();
-        let mut add =
+        let add =
             |names: &mut HashMap<Rc<str>, u32>, vals: &mut Vec<Thunk>, n: &str, t: Thunk| {
                 let n: Rc<str> = n.into();
                 if let Some(&i) = names.get(&n) {
@@ -1798,7 +1798,7 @@ impl Evaluator {
     }
 
     fn drv_info(&mut self, a: &Attrs, attr_path: String) -> Result<DrvInfo> {
-        let mut get = |ev: &mut Evaluator, n: &str| -> Result<String> {
+        let get = |ev: &mut Evaluator, n: &str| -> Result<String> {
             match a.get(n).cloned() {
                 Some(t) => {
                     let v = ev.force(&t)?;
