@@ -79,7 +79,7 @@ pub fn load(path: &Path, name: Option<&str>, tag: Option<&str>) -> Result<BaseIm
                 (None, None) => true,
                 (n, t) => tags.iter().any(|rt| {
                     let (rn, rtag) = rt.rsplit_once(':').unwrap_or((rt, "latest"));
-                    n.map_or(true, |n| n == rn) && t.map_or(true, |t| t == rtag)
+                    n.is_none_or(|n| n == rn) && t.is_none_or(|t| t == rtag)
                 }),
             }
         })

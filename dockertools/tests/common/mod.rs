@@ -15,7 +15,7 @@ pub struct FakeStore {
 }
 
 pub fn hash32(c: char) -> String {
-    std::iter::repeat(c).take(32).collect()
+    std::iter::repeat_n(c, 32).collect()
 }
 
 impl FakeStore {
