@@ -557,7 +557,8 @@ impl<'s> Realiser<'s> {
         let short = name.clone();
         let result: Result<bool>;
         let tail: Vec<String>;
-        let act = self.progress.build(&drv_abs);
+        // A download shows its own activity (bytes and rate) instead of a build line.
+        let act = (builtin != Some("fetchurl")).then(|| self.progress.build(&drv_abs));
         {
             let (res, t) = std::thread::scope(|s| {
                 let reader = s.spawn(move || log_reader(rd, log_file, echo, tail_n, prog, &short));
@@ -575,16 +576,20 @@ impl<'s> Realiser<'s> {
         });
         match result {
             Ok(downloaded) => {
-                if downloaded && builtin.is_some() {
-                    // Counted as a download by the builtin.
-                    act.fail();
-                } else {
-                    act.finish();
+                if let Some(act) = act {
+                    if downloaded && builtin.is_some() {
+                        // Counted as a download by the builtin.
+                        act.fail();
+                    } else {
+                        act.finish();
+                    }
                 }
                 Ok(())
             }
             Err(e) => {
-                act.fail();
+                if let Some(act) = act {
+                    act.fail();
+                }
                 let mut msg = format!("{e:#}");
                 if !tail.is_empty() && e.downcast_ref::<BuilderFailed>().is_some() {
                     msg.push_str(&format!(";\nlast {} log lines:\n", tail.len()));
