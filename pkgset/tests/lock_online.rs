@@ -40,6 +40,13 @@ fn real_keyring_verifies_real_inrelease() {
             rel.sha256.contains_key("main/binary-amd64/Packages.xz"),
             "{url}"
         );
+        // Debian's archive keys expire: far in the future the same file is refused
+        let later = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_840_000_000); // 2060
+        let e = keyring
+            .verify_clearsigned(&raw, later)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expired"), "{url}: {e}");
         // one changed byte in the signed text breaks the signature
         let evil = raw.replacen(
             "main/binary-amd64/Packages.xz",

@@ -346,7 +346,7 @@ impl<'a, F: Fetch> Resolver<'a, F> {
                             &url,
                         )?;
                     }
-                    wheel_metadata(&b).with_context(|| format!("{url}"))?
+                    wheel_metadata(&b).with_context(|| url.clone())?
                 }
             };
             let (reqs, _) = parse_metadata(&text);
@@ -452,7 +452,7 @@ impl<'a, F: Fetch> Resolver<'a, F> {
             let c = &chosen[&name];
             let deps = self.active_deps(&c.cand.reqs, &c.extras);
             for r in deps {
-                let dn = normalize(&r.name.to_string());
+                let dn = normalize(r.name.as_ref());
                 if dn == name {
                     continue;
                 }
@@ -473,7 +473,7 @@ impl<'a, F: Fetch> Resolver<'a, F> {
             let deps: BTreeSet<String> = self
                 .active_deps(&c.cand.reqs, &c.extras)
                 .iter()
-                .map(|r| normalize(&r.name.to_string()))
+                .map(|r| normalize(r.name.as_ref()))
                 .filter(|d| d != name)
                 .collect();
             let _ = c.pinned;
@@ -523,7 +523,7 @@ impl<'a, F: Fetch> Resolver<'a, F> {
             let reqs = self.requirements(name, &page_url, &f)?;
             let active = self.active_deps(&reqs, &BTreeSet::new());
             let conflict = active.iter().find_map(|r| {
-                let dn = normalize(&r.name.to_string());
+                let dn = normalize(r.name.as_ref());
                 let c = chosen.get(&dn)?;
                 match &r.version_or_url {
                     Some(VersionOrUrl::VersionSpecifier(s)) if !s.contains(&c.cand.version) => {
