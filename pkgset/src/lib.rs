@@ -1,4 +1,5 @@
 //! pkgset
+pub mod lock;
 // package builders (owner: builders)
 pub mod buildenv;
 pub mod builders;
