@@ -42,11 +42,26 @@ impl Http {
                 }),
             };
         }
-        let mut req = self.agent.get(url);
-        if let Some(a) = accept {
-            req = req.set("Accept", a);
-        }
-        match req.call() {
+        // transient failures (connection errors, 5xx) are retried a few times
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let mut req = self.agent.get(url);
+            if let Some(a) = accept {
+                req = req.set("Accept", a);
+            }
+            let r = req.call();
+            let transient = match &r {
+                Err(ureq::Error::Transport(_)) => true,
+                Err(ureq::Error::Status(s, _)) => *s >= 500,
+                Ok(_) => false,
+            };
+            if !transient || attempt >= 3 {
+                break r;
+            }
+            std::thread::sleep(Duration::from_secs(attempt));
+        };
+        match result {
             Ok(resp) => {
                 let mut buf = Vec::new();
                 resp.into_reader()
