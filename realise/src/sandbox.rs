@@ -607,6 +607,11 @@ pub fn run_namespaced_with(
                 }
                 Ok(ForkResult::Parent { child }) => {
                     drop(errw);
+                    // This helper only waits: drop every inherited descriptor (other builds'
+                    // log pipes among them, which would otherwise stay open until we exit).
+                    unsafe {
+                        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                    }
                     loop {
                         match waitpid(child, None) {
                             Ok(WaitStatus::Exited(_, c)) => unsafe { libc::_exit(c) },

@@ -452,3 +452,47 @@ fn sandbox_off_still_maps_the_store() {
         "1000\n"
     );
 }
+
+#[test]
+fn a_short_build_finishes_while_a_long_one_runs() {
+    if !ns_or_skip() {
+        return;
+    }
+    // The long build is released by a marker file the test creates after the short build
+    // has been registered, so the short one must not wait for the long one's sandbox.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(tmp.path()).unwrap();
+    let gate = tmp.path().join("gate");
+    fs::create_dir(&gate).unwrap();
+    let long = add_drv(
+        &store,
+        "long",
+        "i=0; while [ ! -e /gate/open ] && [ $i -lt 600 ]; do /bin/sleep 0.1; i=$((i+1)); done; echo long > $out",
+        &[],
+        &[],
+        None,
+    );
+    let short = add_drv(
+        &store,
+        "short",
+        "/bin/sleep 0.5; echo short > $out",
+        &[],
+        &[],
+        None,
+    );
+    let short_out = out_of(&store, &short);
+    let long_out = out_of(&store, &long);
+    let mut o = test_options(2);
+    o.sandbox_paths
+        .push(realise::sandbox::Bind::ro(&gate, "/gate"));
+    std::thread::scope(|s| {
+        let h = s.spawn(|| Realiser::new(&store, o).realise_all(&[long.clone(), short.clone()]));
+        wait_until("the short build to be registered", || {
+            store.is_valid(&short_out).unwrap()
+        });
+        assert!(!store.is_valid(&long_out).unwrap());
+        fs::write(gate.join("open"), "").unwrap();
+        h.join().unwrap().unwrap();
+    });
+    assert!(store.is_valid(&long_out).unwrap());
+}
