@@ -84,10 +84,7 @@ fn all_recorded_drvs_roundtrip_and_hash() {
     assert!(n >= 100);
 }
 
-fn filter_for(
-    kind: &str,
-    root: PathBuf,
-) -> Box<dyn FnMut(&Path, fs::FileType) -> anyhow::Result<bool>> {
+fn filter_for(kind: &str, root: PathBuf) -> Box<store::nar::PathFilter<'static>> {
     let base = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
     match kind {
         "seed" => {
