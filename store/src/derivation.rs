@@ -243,8 +243,9 @@ impl Derivation {
     }
 
     /// What `derivationStrict` does once the attributes are collected: given a derivation whose
-    /// outputs are declared (empty paths; fixed-output ones carry `hash_algo` like `r:sha256`
-    /// and a base-16 `hash`), compute the output paths, set them in `outputs` and in `env`
+    /// outputs are declared (empty paths; a fixed-output one carries `hash_algo` like `r:sha256`
+    /// — or just `r:`/`""` when the hash is SRI or `algo:`-prefixed — and `hash` in any encoding,
+    /// normalised here to base 16), compute the output paths, set them in `outputs` and in `env`
     /// (`out`, `<output>`), and return the `.drv` store path (`name.drv`, referring to the
     /// input sources and input derivations).
     pub fn fill_outputs(
@@ -260,8 +261,23 @@ impl Derivation {
                 return Err(DerivationError::MultipleFixedOutputs);
             }
             let o = self.outputs.get_mut("out").expect("checked");
-            let (method, algo) = parse_hash_algo(&o.hash_algo)?;
-            let h = Hash::parse(&o.hash, Some(algo))?;
+            // `hash_algo` may be just the method (`""` or `"r:"`) when the hash names its
+            // algorithm (`sha256-…`, `sha256:…`), as with `outputHashAlgo = null`.
+            let (method, h) = match o.hash_algo.as_str() {
+                "" | "r:" => {
+                    let method = if o.hash_algo.is_empty() {
+                        FileIngestionMethod::Flat
+                    } else {
+                        FileIngestionMethod::Recursive
+                    };
+                    (method, Hash::parse(&o.hash, None)?)
+                }
+                s => {
+                    let (method, algo) = parse_hash_algo(s)?;
+                    (method, Hash::parse(&o.hash, Some(algo))?)
+                }
+            };
+            o.hash_algo = format!("{}{}", method.prefix(), h.algo());
             let p = make_fixed_output_path(method, &h, name, [], false)?.to_absolute();
             o.hash = h.to_base16();
             o.path = p.clone();
@@ -498,6 +514,40 @@ mod tests {
         let t = d.to_aterm();
         assert!(t.contains(r#""echo \"hi\"\n\t\\ \r""#), "{t}");
         assert_eq!(Derivation::from_aterm(&t).unwrap(), d);
+    }
+
+    #[test]
+    fn fixed_output_hash_forms() {
+        let mk = |algo: &str, hash: &str| {
+            let mut d = Derivation {
+                platform: "x86_64-linux".into(),
+                builder: "/bin/sh".into(),
+                ..Default::default()
+            };
+            d.outputs.insert(
+                "out".into(),
+                Output {
+                    path: String::new(),
+                    hash_algo: algo.into(),
+                    hash: hash.into(),
+                },
+            );
+            let p = d
+                .fill_outputs("fo", &mut |_| anyhow::bail!("none"))
+                .unwrap();
+            (p, d)
+        };
+        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let (p1, d1) = mk("r:sha256", hex);
+        let (p2, d2) = mk("r:", "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(p1, p2);
+        assert_eq!(d1, d2);
+        assert_eq!(d2.outputs["out"].hash, hex);
+        assert_eq!(d2.outputs["out"].hash_algo, "r:sha256");
+        let (p3, _) = mk("", &format!("sha256:{hex}"));
+        let (p4, _) = mk("sha256", hex);
+        assert_eq!(p3, p4);
+        assert_ne!(p3, p1);
     }
 
     #[test]
