@@ -1,6 +1,7 @@
 //! Command-line operations: `--realise` and `--read-log` (used by `rnix-store` and by the
 //! small `rnix-realise` binary of this crate).
 
+#[cfg(test)]
 use crate::sandbox::Bind;
 use crate::scheduler::{Options, Realiser};
 use anyhow::{anyhow, bail, Context, Result};
@@ -16,7 +17,7 @@ use store::StorePath;
 pub fn parse_options(flags: &[String], args: &[String]) -> Result<(Options, Vec<String>)> {
     let mut o = Options::default();
     let mut args: Vec<String> = args.to_vec();
-    let mut sandbox_paths = std::env::var("RNIX_SANDBOX_PATHS").unwrap_or_default();
+    let mut sandbox_paths: Option<String> = None;
     let take_number = |args: &mut Vec<String>, what: &str| -> Result<usize> {
         let i = args
             .iter()
@@ -35,7 +36,7 @@ pub fn parse_options(flags: &[String], args: &[String]) -> Result<(Options, Vec<
         } else if let Some(n) = f.strip_prefix("--cores=") {
             o.cores = n.parse().context("--cores")?;
         } else if let Some(p) = f.strip_prefix("--sandbox-paths=") {
-            sandbox_paths = p.to_string();
+            sandbox_paths = Some(p.to_string());
         } else {
             match f {
                 "-k" | "--keep-going" => o.keep_going = true,
@@ -50,9 +51,8 @@ pub fn parse_options(flags: &[String], args: &[String]) -> Result<(Options, Vec<
     if o.max_jobs == 0 {
         bail!("-j 0 would build nothing");
     }
-    for p in sandbox_paths.split(':').filter(|p| !p.is_empty()) {
-        let (target, source) = p.split_once('=').unwrap_or((p, p));
-        o.sandbox_paths.push(Bind::ro(source, target));
+    if let Some(p) = sandbox_paths {
+        o.sandbox_paths = crate::scheduler::parse_sandbox_paths(&p);
     }
     Ok((o, args))
 }
@@ -155,4 +155,42 @@ pub fn op_read_log(store: &LocalStore, flags: &[String], args: &[String]) -> Res
         out.write_all(read_log(store, a)?.as_bytes())?;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn options_from_flags() {
+        let (o, rest) = parse_options(
+            &s(&[
+                "-j",
+                "-k",
+                "-K",
+                "-L",
+                "--no-sandbox",
+                "--sandbox-paths=/bin:/x=/y",
+            ]),
+            &s(&["/nix/store/a.drv", "3"]),
+        )
+        .unwrap();
+        assert_eq!(o.max_jobs, 3);
+        assert!(o.keep_going && o.keep_failed && !o.sandbox);
+        assert_eq!(o.verbosity, 1);
+        assert_eq!(rest, s(&["/nix/store/a.drv"]));
+        assert_eq!(
+            o.sandbox_paths,
+            vec![Bind::ro("/bin", "/bin"), Bind::ro("/y", "/x")]
+        );
+        let (o, _) = parse_options(&s(&["-j7", "--cores=2"]), &[]).unwrap();
+        assert_eq!((o.max_jobs, o.cores), (7, 2));
+        assert!(parse_options(&s(&["-j0"]), &[]).is_err());
+        assert!(parse_options(&s(&["-j"]), &s(&["x.drv"])).is_err());
+        assert!(parse_options(&s(&["--frobnicate"]), &[]).is_err());
+    }
 }

@@ -49,6 +49,23 @@ fn ncpus() -> usize {
         .unwrap_or(1)
 }
 
+/// `RNIX_SANDBOX_PATHS`: `:`-separated host paths (`/p` or `/inside=/host`) made visible
+/// read-only in the sandbox, like Nix's `sandbox-paths`.
+pub fn sandbox_paths_from_env() -> Vec<Bind> {
+    parse_sandbox_paths(&std::env::var("RNIX_SANDBOX_PATHS").unwrap_or_default())
+}
+
+/// Parses `/a:/b=/host/b` into read-only binds.
+pub fn parse_sandbox_paths(s: &str) -> Vec<Bind> {
+    s.split(':')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (target, source) = p.split_once('=').unwrap_or((p, p));
+            Bind::ro(source, target)
+        })
+        .collect()
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -58,7 +75,7 @@ impl Default for Options {
             sandbox: true,
             verbosity: 0,
             cores: ncpus(),
-            sandbox_paths: Vec::new(),
+            sandbox_paths: sandbox_paths_from_env(),
             sh: None,
             log_lines: 25,
             quiet: false,
