@@ -54,7 +54,13 @@ pub const PRUNED: &[&str] = &[
 
 /// Edges removed to make the graph acyclic (store paths cannot reference each other in
 /// a cycle). Any other cycle is an error.
-pub const DROPPED_EDGES: &[(&str, &str)] = &[("libc6", "libgcc-s1")];
+pub const DROPPED_EDGES: &[(&str, &str)] = &[
+    // libgcc-s1 depends on libc6; glibc only dlopens libgcc_s (pthread_cancel)
+    ("libc6", "libgcc-s1"),
+    // python-is-python3 is only the `python -> python3` link; it joins the python311
+    // group (with python3-minimal), and `python3` depends back on that group
+    ("python-is-python3", "python3"),
+];
 
 /// One stanza of a `Packages` index.
 #[derive(Debug, Clone, PartialEq, Eq)]
