@@ -195,10 +195,10 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
             store
                 .add_perm_root(out, &link)
                 .with_context(|| format!("creating the out link '{}'", link.display()))?;
-            printed.push(out.to_absolute());
-        } else {
-            printed.push(out.to_absolute());
         }
+        // The physical location, so that `$(rnix-build …)` can be used directly (it equals the
+        // logical `/nix/store/…` path when the store root is `/`).
+        printed.push(store.real_path(out).display().to_string());
     }
     for p in printed {
         println!("{p}");
