@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
-use store::hash::{Hash, HashAlgo};
+use store::hash::{Encoding, Hash, HashAlgo};
 use store::local::LocalStore;
 use store::store_path::make_fixed_output_path;
 use store::{FileIngestionMethod, StorePath};
@@ -205,8 +205,8 @@ pub fn fetch_url(
         if got != h {
             bail!(
                 "hash mismatch in file downloaded from '{url}':\n  specified: {}\n  got:       {}",
-                h.to_sri(),
-                got.to_sri()
+                h.encode(Encoding::Base32, true),
+                got.encode(Encoding::Base32, true)
             );
         }
     }
@@ -270,8 +270,8 @@ pub fn fetch_tarball(
         if got != h {
             bail!(
                 "hash mismatch in file downloaded from '{url}':\n  specified: {}\n  got:       {}",
-                h.to_sri(),
-                got.to_sri()
+                h.encode(Encoding::Base32, true),
+                got.encode(Encoding::Base32, true)
             );
         }
     }

@@ -822,7 +822,7 @@ impl<'s> Realiser<'s> {
                     self.store.discard_output(t);
                 }
                 bail!(
-                    "hash mismatch in fixed-output derivation '{drv_abs}':\n  specified: {}\n  got:    {}",
+                    "hash mismatch in fixed-output derivation '{drv_abs}':\n  specified: {}\n     got:    {}",
                     expected.to_sri(),
                     got.to_sri()
                 );

@@ -60,7 +60,7 @@ fn fixed_output_fetchurl_and_hash_mismatch() {
         )),
         "{m}"
     );
-    assert!(m.contains("\n  got:    sha256-"), "{m}");
+    assert!(m.contains("\n     got:    sha256-"), "{m}");
     let d =
         store::Derivation::from_aterm(&fs::read_to_string(store.real_path(&bad)).unwrap()).unwrap();
     let p = d.output_paths().unwrap()["out"].clone();
