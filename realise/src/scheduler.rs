@@ -482,6 +482,10 @@ impl<'s> Realiser<'s> {
             }
         }
         let closure = self.store.closure(inputs.iter())?;
+        // Keep the inputs alive for a concurrent garbage collection.
+        for p in &closure {
+            self.store.add_temp_root(p)?;
+        }
         let mut visible = closure.clone();
         let mut sh_link = None;
         if let Some(sh) = &self.opts.sh {
