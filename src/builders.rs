@@ -83,8 +83,109 @@ fn docker_image(ctx: &mut BuildCtx) -> Result<()> {
         &|p| ctx.real_path(p),
         closure,
     )?;
+    let mut spec = spec;
     let out = ctx.out()?.to_path_buf();
+    let logical_out = ctx.output_paths.get("out").map(|p| p.to_absolute()).unwrap_or_default();
+    let phys_store = ctx.store.store_dir().to_path_buf();
+    let build_dir = ctx.build_dir();
     let shell = env.get("shell").cloned().unwrap_or_default();
+    let stream = env.get("stream").map(|v| v == "1").unwrap_or(false);
     let runner = CtxRunner { ctx: RefCell::new(ctx), shell };
-    dockertools::build_image(&spec, &runner, &out)
+    if !stream {
+        return dockertools::build_image(&spec, &runner, &out);
+    }
+    if spec.tag.is_none() {
+        spec.tag = Some(dockertools::derive_tag(Path::new(&logical_out))?);
+    }
+    let conf = dockertools::prepare_stream(&spec, &runner, &build_dir.join("stream"))?;
+    write_stream_script(&conf, &phys_store, &out)
+}
+
+/// Marker between the shell part and the data of a `streamLayeredImage` executable.
+const STREAM_MARKER: &str = "__RNIX_STREAM_DATA__";
+/// Stands for the physical store directory in the stream data (it differs between stores).
+const STORE_ROOT_VAR: &str = "$RNIX_STORE_DIR";
+
+/// `streamLayeredImage`'s result: one executable file. A shell preamble runs
+/// `rnix-store --stream-image "$0"`; after the marker come the stream configuration (one
+/// JSON line, physical store paths written as `$RNIX_STORE_DIR/…`) and the customisation layer (a tar).
+fn write_stream_script(conf_path: &Path, phys_store: &Path, out: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut conf: serde_json::Value = serde_json::from_slice(&std::fs::read(conf_path)?)?;
+    let layer_path = conf["customisation_layer"]
+        .as_str()
+        .context("stream configuration without customisation_layer")?
+        .to_string();
+    let layer = std::fs::read(&layer_path).with_context(|| format!("reading {layer_path}"))?;
+    conf["customisation_layer"] = serde_json::Value::String(String::new());
+    map_paths(&mut conf, &|s| {
+        Path::new(s).strip_prefix(phys_store).ok().map(|rest| format!("{STORE_ROOT_VAR}/{}", rest.display()))
+    });
+    let mut f = std::fs::File::create(out)?;
+    write!(
+        f,
+        "#!/bin/sh\n# streamLayeredImage: writes the image to standard output (e.g. `| docker load`).\n\
+         exec rnix-store --stream-image \"$0\"\nexit 1\n{STREAM_MARKER}\n{}\n",
+        serde_json::to_string(&conf)?
+    )?;
+    f.write_all(&layer)?;
+    f.sync_all()?;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Rewrite every string of a JSON value for which `f` gives a replacement.
+fn map_paths(v: &mut serde_json::Value, f: &dyn Fn(&str) -> Option<String>) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(n) = f(s) {
+                *s = n;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| map_paths(x, f)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| map_paths(x, f)),
+        _ => {}
+    }
+}
+
+/// `rnix-store --stream-image FILE`: what a `streamLayeredImage` executable runs. FILE is
+/// the executable itself (physically `ROOT/nix/store/<name>`), which gives the store root.
+pub fn op_stream_image(
+    _store: &store::local::LocalStore,
+    _flags: &[String],
+    args: &[String],
+) -> Result<i32> {
+    let file = args.first().context("--stream-image needs the stream executable as argument")?;
+    let file = std::fs::canonicalize(file).with_context(|| format!("cannot read {file}"))?;
+    let data = std::fs::read(&file)?;
+    let marker = format!("\n{STREAM_MARKER}\n");
+    let start = data
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+        .map(|i| i + marker.len())
+        .with_context(|| format!("{} is not a streamLayeredImage executable", file.display()))?;
+    let nl = data[start..].iter().position(|&b| b == b'\n').context("truncated stream data")? + start;
+    let mut conf: serde_json::Value = serde_json::from_slice(&data[start..nl])?;
+    // ROOT/nix/store/<name> -> ROOT/nix/store
+    let phys_store = file
+        .parent()
+        .context("stream executable outside a store")?
+        .to_path_buf();
+    map_paths(&mut conf, &|s| {
+        s.strip_prefix(STORE_ROOT_VAR)
+            .map(|rest| phys_store.join(rest.trim_start_matches('/')).display().to_string())
+    });
+    let tmp = tempfile::tempdir()?;
+    let layer = tmp.path().join("customisation-layer.tar");
+    std::fs::write(&layer, &data[nl + 1..])?;
+    conf["customisation_layer"] = serde_json::Value::String(layer.display().to_string());
+    let conf_path = tmp.path().join("stream.json");
+    std::fs::write(&conf_path, serde_json::to_vec(&conf)?)?;
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    dockertools::stream_image(&conf_path, &mut w)?;
+    use std::io::Write;
+    w.flush()?;
+    Ok(0)
 }

@@ -100,3 +100,32 @@ fn oci_output_is_accepted_by_skopeo_and_docker() {
     assert_eq!(run_and_curl(image), r#"{"message":"Nix is cool!"}"#);
     let _ = docker(&["rmi", "-f", image]);
 }
+
+#[test]
+fn stream_layered_image_pipes_into_docker_load() {
+    if !require_docker() {
+        return;
+    }
+    let _g = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let nix = tmp.path().join("stream.nix");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/stream.nix"), &nix).unwrap();
+    let store = shared_store();
+    let out = rnix_build(tmp.path(), &store, &["stream.nix"]);
+    assert!(out.status.success());
+    let exe = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let _ = docker(&["rmi", "-f", "rnix-stream-test:latest"]);
+    // `$(rnix-build …) | docker load`, with rnix-store on PATH.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rnix-store")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{exe}' | docker load"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = docker_ok(&["run", "--rm", "rnix-stream-test:latest"]);
+    assert_eq!(run.trim(), "streamed ok");
+    let _ = docker(&["rmi", "-f", "rnix-stream-test:latest"]);
+}

@@ -4,6 +4,7 @@
 const EXTRA: &[store::cli::ExtraOp] = &[
     ("--realise", realise::cli::op_realise),
     ("--read-log", realise::cli::op_read_log),
+    ("--stream-image", rnix::builders::op_stream_image),
 ];
 
 fn main() {

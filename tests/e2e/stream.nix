@@ -1,0 +1,1 @@
+let pkgs = import <nixpkgs> {}; in pkgs.dockerTools.streamLayeredImage { name = "rnix-stream-test"; tag = "latest"; contents = [ pkgs.bash pkgs.coreutils ]; config.Cmd = [ "/bin/bash" "-c" "echo streamed ok" ]; }
