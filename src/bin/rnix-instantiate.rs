@@ -122,10 +122,74 @@ fn run_parse(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `--store ROOT` (or `--store=ROOT`) taken out of the arguments and applied as `RNIX_STORE`.
+fn take_store_flag(raw: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut it = raw.into_iter();
+    while let Some(a) = it.next() {
+        if a == "--store" {
+            if let Some(root) = it.next() {
+                std::env::set_var("RNIX_STORE", root);
+            }
+        } else if let Some(root) = a.strip_prefix("--store=") {
+            std::env::set_var("RNIX_STORE", root);
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Plain `nix-instantiate`: evaluate, write the `.drv` files, print their paths
+/// (`drv!output` for outputs other than `out`).
+fn run_instantiate(args: &Args) -> ExitCode {
+    let b = rnix::cli::BuildArgs {
+        paths: args.files.clone(),
+        expr: args.expr,
+        arg: args.arg.clone(),
+        argstr: args.argstr.clone(),
+        attr: args.attr.clone(),
+        out_link: None,
+        no_out_link: true,
+        include: args.include.clone(),
+        show_trace: args.show_trace,
+        dry_run: false,
+        max_jobs: None,
+        keep_failed: false,
+        keep_going: false,
+        option: Vec::new(),
+        verbose: 0,
+        quiet: true,
+        store: args.store.as_ref().map(std::path::PathBuf::from),
+    };
+    match rnix::build_cmd::evaluate(&b) {
+        Ok(drvs) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for d in drvs {
+                let line = if d.output_name == "out" {
+                    d.drv_path
+                } else {
+                    format!("{}!{}", d.drv_path, d.output_name)
+                };
+                if writeln!(out, "{line}").is_err() {
+                    return ExitCode::from(1);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}", e.trim_end());
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // `--eval` (and evaluation without `--parse`) is handled by the evaluator's CLI module.
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if !raw.iter().any(|a| a == "--parse") && raw.iter().any(|a| a == "--eval") {
+        let raw = take_store_flag(raw);
         let code = evaluator::eval::cli::run_eval_with(raw, rnix::glue::instantiate_setup);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
@@ -133,6 +197,5 @@ fn main() -> ExitCode {
     if args.parse {
         return run_parse(&args);
     }
-    eprintln!("error: only --parse is implemented so far");
-    ExitCode::from(1)
+    run_instantiate(&args)
 }
