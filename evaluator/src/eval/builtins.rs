@@ -672,9 +672,24 @@ pub(crate) fn register(ev: &mut Evaluator) {
         reg(ev, name, 2, move |ev, a| {
             let x = ev.arg(a, 0)?;
             let y = ev.arg(a, 1)?;
+            if op == BinOp::Div {
+                if !matches!(y, Value::Int(_) | Value::Float(_)) {
+                    return Err(ev.type_error("a float", &y));
+                }
+                if matches!(y, Value::Int(0)) || matches!(y, Value::Float(f) if f == 0.0) {
+                    return err("division by zero");
+                }
+            }
             for v in [&x, &y] {
                 if !matches!(v, Value::Int(_) | Value::Float(_)) {
-                    return Err(ev.type_error("an integer", v));
+                    return Err(ev.type_error(
+                        if op == BinOp::Div {
+                            "a float"
+                        } else {
+                            "an integer"
+                        },
+                        v,
+                    ));
                 }
             }
             if op == BinOp::Add {
@@ -830,7 +845,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
         }))
     });
     reg(ev, "zipAttrsWith", 2, |ev, a| {
-        let f = ev.force(&a[0])?;
+        let f = ev.arg_fn(a, 0)?;
         let l = ev.arg_list(
             a,
             1,
@@ -977,12 +992,12 @@ pub(crate) fn register(ev: &mut Evaluator) {
         ))
     });
     reg(ev, "filter", 2, |ev, a| {
-        let f = ev.arg_fn(a, 0)?;
         let l = ev.arg_list(
             a,
             1,
             "while evaluating the second argument passed to builtins.filter",
         )?;
+        let f = ev.arg_fn(a, 0)?;
         let mut out = Vec::new();
         for t in l.iter() {
             if ev.call_bool(&f, t.clone())? {
@@ -1116,12 +1131,12 @@ pub(crate) fn register(ev: &mut Evaluator) {
         ))
     });
     reg(ev, "sort", 2, |ev, a| {
-        let f = ev.arg_fn(a, 0)?;
         let l = ev.arg_list(
             a,
             1,
             "while evaluating the second argument passed to builtins.sort",
         )?;
+        let f = ev.arg_fn(a, 0)?;
         let fast = matches!(&f, Value::PrimOp(p) if &*p.name == "lessThan");
         let mut less = |ev: &mut Evaluator, x: &Thunk, y: &Thunk| -> Result<bool> {
             if fast {
@@ -1147,6 +1162,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let start = ev.force(&start)?;
         let start = ev.expect_list(&start)?;
         let op = ev.force(&op)?;
+        ev.expect_function(&op)?;
         let mut work: std::collections::VecDeque<Thunk> = start.iter().cloned().collect();
         let mut keys: Vec<Value> = Vec::new();
         let mut out = Vec::new();
@@ -1163,9 +1179,9 @@ pub(crate) fn register(ev: &mut Evaluator) {
             let mut found = false;
             while lo < hi {
                 let mid = (lo + hi) / 2;
-                match ev.compare(&keys[mid], &k, Pos::NONE)? {
-                    std::cmp::Ordering::Less => lo = mid + 1,
-                    std::cmp::Ordering::Greater => hi = mid,
+                match ev.compare(&k, &keys[mid], Pos::NONE)? {
+                    std::cmp::Ordering::Greater => lo = mid + 1,
+                    std::cmp::Ordering::Less => hi = mid,
                     std::cmp::Ordering::Equal => {
                         found = true;
                         break;
@@ -1245,10 +1261,11 @@ pub(crate) fn register(ev: &mut Evaluator) {
             1,
             "while evaluating the second argument passed to builtins.replaceStrings",
         )?;
-        let (x, mut ctx) = ev.arg_str(a, 2)?;
+
         if from.len() != to.len() {
             return err("'from' and 'to' arguments passed to builtins.replaceStrings have different lengths");
         }
+        let (x, mut ctx) = ev.arg_str(a, 2)?;
         let mut froms = Vec::new();
         for t in from.iter() {
             let v = ev.force(t)?;
@@ -1357,8 +1374,8 @@ pub(crate) fn register(ev: &mut Evaluator) {
         Ok(Value::string_ctx(canon_path(&p), c))
     });
     reg(ev, "splitVersion", 1, |ev, a| {
-        let v = ev.arg(a, 0)?;
-        let (x, _) = ev.coerce_to_string(&v, false, false)?;
+        let (x, _) = ev.arg_str(a, 0)?;
+
         Ok(Value::list(
             split_version(&x).iter().map(|c| Thunk::new(s(c))).collect(),
         ))
@@ -1369,8 +1386,8 @@ pub(crate) fn register(ev: &mut Evaluator) {
         Ok(Value::Int(compare_versions(&x, &y)))
     });
     reg(ev, "parseDrvName", 1, |ev, a| {
-        let v = ev.arg(a, 0)?;
-        let (x, _) = ev.coerce_to_string(&v, false, false)?;
+        let (x, _) = ev.arg_str(a, 0)?;
+
         let b = x.as_bytes();
         let mut split = None;
         for i in 0..b.len() {
@@ -1503,8 +1520,8 @@ pub(crate) fn register(ev: &mut Evaluator) {
     reg(ev, "readFile", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
         let (p, c) = ev.arg_path(&v)?;
-        let data =
-            std::fs::read(ev.real(&p)).map_err(|e| mkerr(format!("opening file '{p}': {e}")))?;
+        let real = check_exists(ev, &p)?;
+        let data = std::fs::read(real).map_err(|e| mkerr(format!("opening file '{p}': {e}")))?;
         Ok(Value::string_ctx(
             String::from_utf8_lossy(&data).into_owned(),
             c,
@@ -1527,7 +1544,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
     reg(ev, "readDir", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
         let (p, _) = ev.arg_path(&v)?;
-        let real = ev.real(&p);
+        let real = check_exists(ev, &p)?;
         let rd = std::fs::read_dir(&real).map_err(|e| {
             if real.exists() && !real.is_dir() {
                 mkerr(format!("'{p}' is not a directory"))
@@ -1560,8 +1577,8 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let (algo, _) = ev.arg_str(a, 0)?;
         let v = ev.arg(a, 1)?;
         let (p, _) = ev.arg_path(&v)?;
-        let data =
-            std::fs::read(ev.real(&p)).map_err(|e| mkerr(format!("opening file '{p}': {e}")))?;
+        let real = check_exists(ev, &p)?;
+        let data = std::fs::read(real).map_err(|e| mkerr(format!("opening file '{p}': {e}")))?;
         Ok(s(&hex(&hash_bytes(&algo, &data)?)))
     });
     reg(ev, "findFile", 2, |ev, a| {
@@ -1573,4 +1590,13 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let (n, _) = ev.arg_str(a, 0)?;
         Ok(s(&std::env::var(&n).unwrap_or_default()))
     });
+}
+
+/// Check that a path exists (through the path-mapping hook), as Nix does before reading.
+pub(crate) fn check_exists(ev: &Evaluator, p: &str) -> Result<std::path::PathBuf> {
+    let real = ev.hooks.real_path(Path::new(p));
+    if std::fs::symlink_metadata(&real).is_err() {
+        return err(format!("path '{p}' does not exist"));
+    }
+    Ok(real)
 }

@@ -729,7 +729,7 @@ impl<'a> Lowerer<'a> {
                     };
                     let r = if path.len() == 1 {
                         match &value {
-                            ast::Expr::AttrSet(s) if !s.is_rec() => {
+                            ast::Expr::AttrSet(s) => {
                                 self.collect_into(&mut nb, &s.entries(), false)
                             }
                             _ => Err(self.dup_err(&full_name(path), pos, npos)),

@@ -296,16 +296,15 @@ impl Evaluator {
         let mut names: HashMap<Rc<str>, u32> = HashMap::new();
         let mut vals: Vec<Thunk> = Vec::new();
         let mut battrs: Vec<Attr> = Vec::new();
-        let add =
-            |names: &mut HashMap<Rc<str>, u32>, vals: &mut Vec<Thunk>, n: &str, t: Thunk| {
-                let n: Rc<str> = n.into();
-                if let Some(&i) = names.get(&n) {
-                    vals[i as usize] = t;
-                } else {
-                    names.insert(n, vals.len() as u32);
-                    vals.push(t);
-                }
-            };
+        let add = |names: &mut HashMap<Rc<str>, u32>, vals: &mut Vec<Thunk>, n: &str, t: Thunk| {
+            let n: Rc<str> = n.into();
+            if let Some(&i) = names.get(&n) {
+                vals[i as usize] = t;
+            } else {
+                names.insert(n, vals.len() as u32);
+                vals.push(t);
+            }
+        };
         for (n, v) in self.primops.clone() {
             let t = if &*n == "derivation" {
                 // derivation.nix, evaluated lazily in the base env
@@ -935,6 +934,7 @@ impl Evaluator {
         if def.rec {
             if let Some(ov) = attrs.get("__overrides").cloned() {
                 let ov = self.force(&ov)?;
+                self.expect_attrs(&ov)?;
                 if let Value::Attrs(o) = ov {
                     for a in o.entries.iter() {
                         if let Some(i) = def.statics.iter().position(|s| s.name == a.name) {
@@ -1422,6 +1422,10 @@ impl Evaluator {
             Value::String(s) => Ok((s.s.clone(), s.ctx.clone())),
             Value::Path(p) => {
                 if copy_to_store {
+                    let real = self.hooks.real_path(Path::new(&**p));
+                    if std::fs::symlink_metadata(&real).is_err() {
+                        return err(format!("path '{p}' does not exist"));
+                    }
                     let sp = self
                         .hooks
                         .copy_path_to_store(Path::new(&**p))
@@ -1437,14 +1441,7 @@ impl Evaluator {
                 if let Some(f) = a.get("__toString").cloned() {
                     let f = self.force(&f)?;
                     let r = self.call_function(f, Thunk::new(v.clone()), Pos::NONE)?;
-                    match &r {
-                        Value::String(s) => Ok((s.s.clone(), s.ctx.clone())),
-                        _ => err(format!(
-                            "`__toString` should return a string, but got {}: {}",
-                            r.show_type(),
-                            self.show_value_err(&r)
-                        )),
-                    }
+                    self.coerce_to_string(&r, coerce_more, copy_to_store)
                 } else if let Some(o) = a.get("outPath").cloned() {
                     let o = self.force(&o)?;
                     self.coerce_to_string(&o, coerce_more, copy_to_store)

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use super::ir::Param;
 use super::value::{Attrs, Thunk, Value};
+use super::Pos as _PosAlias;
 use super::{mkerr, Context, Evaluator, Pos, Result};
 
 /// Format a float as C++ `std::ostream << double` does (`%g`, precision 6).
@@ -378,6 +379,26 @@ fn json_rec(
     out: &mut String,
     ctx: &mut Context,
 ) -> Result<()> {
+    if out.len() > 0 && JSON_DEPTH.with(|d| d.get()) > 5000 {
+        return Err(mkerr("stack overflow; max-call-depth exceeded"));
+    }
+    JSON_DEPTH.with(|d| d.set(d.get() + 1));
+    let r = json_rec_inner(ev, v, copy, out, ctx);
+    JSON_DEPTH.with(|d| d.set(d.get() - 1));
+    r
+}
+
+thread_local! {
+    static JSON_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn json_rec_inner(
+    ev: &mut Evaluator,
+    v: &Value,
+    copy: bool,
+    out: &mut String,
+    ctx: &mut Context,
+) -> Result<()> {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -405,11 +426,23 @@ fn json_rec(
             out.push(']');
         }
         Value::Attrs(a) => {
-            if a.get("__toString").is_some() {
-                let (s, c) = ev.coerce_to_string(v, false, copy)?;
-                json_str(&s, out);
-                ctx.extend(c);
-                return Ok(());
+            if let Some(f) = a.get("__toString").cloned() {
+                let f = ev.force(&f)?;
+                let r = ev.call_function(f, Thunk::new(v.clone()), Pos::NONE)?;
+                match &r {
+                    Value::String(s) => {
+                        json_str(&s.s, out);
+                        ctx.extend(s.ctx.iter().cloned());
+                        return Ok(());
+                    }
+                    _ => {
+                        return Err(mkerr(format!(
+                            "`__toString` should return a string, but got {}: {}",
+                            r.show_type(),
+                            ev.show_value_err(&r)
+                        )))
+                    }
+                }
             }
             if let Some(o) = a.get("outPath").cloned() {
                 let o = ev.force(&o)?;
