@@ -40,7 +40,7 @@ fn get_regex(re: &str) -> Result<Rc<regex::Regex>> {
         return Ok(r);
     }
     let translated = translate_ere(re);
-    let r = regex::Regex::new(&format!("^(?:{translated})$"))
+    let r = regex::Regex::new(&format!("(?s)^(?:{translated})$"))
         .map_err(|_| mkerr(format!("invalid regular expression '{re}'")))?;
     let r = Rc::new(r);
     REGEX_CACHE.with(|c| c.borrow_mut().insert(re.to_string(), r.clone()));
@@ -52,7 +52,7 @@ fn get_regex_unanchored(re: &str) -> Result<Rc<regex::Regex>> {
     if let Some(r) = REGEX_CACHE.with(|c| c.borrow().get(&key).cloned()) {
         return Ok(r);
     }
-    let r = regex::Regex::new(&translate_ere(re))
+    let r = regex::Regex::new(&format!("(?s){}", translate_ere(re)))
         .map_err(|_| mkerr(format!("invalid regular expression '{re}'")))?;
     let r = Rc::new(r);
     REGEX_CACHE.with(|c| c.borrow_mut().insert(key, r.clone()));
@@ -263,6 +263,12 @@ impl Evaluator {
                 if self.real(&cand).exists() {
                     return Ok(Value::Path(cand.into()));
                 }
+            }
+        }
+        if let Some(rest) = name.strip_prefix("nix/") {
+            let p = format!("/__corepkgs__/{rest}");
+            if Evaluator::corepkg(&p).is_some() {
+                return Ok(Value::Path(p.into()));
             }
         }
         Err(EvalError::new(

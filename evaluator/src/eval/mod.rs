@@ -483,7 +483,19 @@ impl Evaluator {
         self.import_path(&p, Pos::NONE)
     }
 
+    /// Nix's built-in `<nix/...>` files (`/__corepkgs__/...`).
+    pub(crate) fn corepkg(p: &str) -> Option<&'static str> {
+        match p {
+            "/__corepkgs__/fetchurl.nix" => Some(include_str!("fetchurl.nix")),
+            "/__corepkgs__/derivation.nix" => Some(include_str!("derivation.nix")),
+            _ => None,
+        }
+    }
+
     pub(crate) fn resolve_import_file(&self, p: &str) -> Result<(String, PathBuf)> {
+        if Self::corepkg(p).is_some() {
+            return Ok((p.to_string(), PathBuf::from(p)));
+        }
         let real = self.hooks.real_path(Path::new(p));
         if real.is_dir() {
             let p2 = format!("{}/default.nix", p.trim_end_matches('/'));
@@ -504,9 +516,14 @@ impl Evaluator {
         if let Some(v) = self.import_cache.get(&logical) {
             return Ok(v.clone());
         }
-        let src = std::fs::read(&real)
-            .map_err(|e| mkerr(format!("opening file '{logical}': {e}")).at(pos))?;
-        let src = String::from_utf8_lossy(&src).into_owned();
+        let src = match Self::corepkg(&logical) {
+            Some(s) => s.to_string(),
+            None => {
+                let src = std::fs::read(&real)
+                    .map_err(|e| mkerr(format!("opening file '{logical}': {e}")).at(pos))?;
+                String::from_utf8_lossy(&src).into_owned()
+            }
+        };
         let dir = Path::new(&logical)
             .parent()
             .unwrap_or(Path::new("/"))

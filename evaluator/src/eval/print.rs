@@ -6,7 +6,6 @@ use std::rc::Rc;
 
 use super::ir::Param;
 use super::value::{Attrs, Thunk, Value};
-use super::Pos as _PosAlias;
 use super::{mkerr, Context, Evaluator, Pos, Result};
 
 /// Format a float as C++ `std::ostream << double` does (`%g`, precision 6).
