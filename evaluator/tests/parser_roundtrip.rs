@@ -67,10 +67,49 @@ fn deep_nesting_is_an_error_not_a_crash() {
         "a.b or ",
         "\"${",
         "let a = 1; in ",
+        "if a then b else ",
+        "1 + ",
+        "f ",
+        "a ++ ",
+        "a // ",
+        "a -> ",
+        "a.b.c or a.",
+        "./a${",
+        "''${",
     ] {
-        let src = prefix.repeat(50_000);
+        let src = format!("{}x", prefix.repeat(50_000));
         let parse = evaluator::syntax::parse(&src);
-        assert!(!parse.errors.is_empty());
+        assert!(!parse.errors.is_empty(), "{prefix}");
         assert_eq!(parse.syntax().to_string(), src);
+    }
+}
+
+/// Nesting below the limit parses, and lowering/printing it stays within the stack of a
+/// normal 2 MiB test thread.
+#[test]
+fn deep_but_allowed_nesting_prints() {
+    use evaluator::syntax::{self, SourceContext};
+    let ctx = SourceContext::for_text("«string»");
+    for (prefix, n) in [
+        ("(", 600),
+        ("1 + ", 1500),
+        ("f ", 1500),
+        ("x: ", 1000),
+        ("[", 600),
+    ] {
+        let close = match prefix {
+            "(" => ")".repeat(n),
+            "[" => "]".repeat(n),
+            _ => String::new(),
+        };
+        let src = format!("f: x: {}x{}", prefix.repeat(n), close);
+        let parse = syntax::parse(&src);
+        assert!(
+            parse.errors.is_empty(),
+            "{prefix}: {:?}",
+            parse.errors.first()
+        );
+        let printed = syntax::print_parse(&parse.root(), &src, &ctx).unwrap();
+        assert!(!printed.is_empty());
     }
 }

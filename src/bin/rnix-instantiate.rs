@@ -86,7 +86,11 @@ fn read_input(args: &Args, item: &str) -> Result<(String, SourceContext), String
 
 fn run_parse(args: &Args) -> ExitCode {
     let items: Vec<String> = if args.files.is_empty() {
-        vec![if args.expr { String::new() } else { "./default.nix".into() }]
+        vec![if args.expr {
+            String::new()
+        } else {
+            "./default.nix".into()
+        }]
     } else {
         args.files.clone()
     };

@@ -789,7 +789,7 @@ node!(
 impl Lambda {
     /// The plain parameter `x` of `x: …` (None for patterns).
     pub fn ident_param(&self) -> Option<Ident> {
-        child(&self.0, Ident::cast)
+        self.0.first_child().and_then(Ident::cast)
     }
     pub fn pattern(&self) -> Option<Pattern> {
         child(&self.0, Pattern::cast)

@@ -254,8 +254,16 @@ fn token_len(t: Code, rb: &[u8]) -> usize {
         | Code::Impl
         | Code::Update
         | Code::Concat
-        | Code::DollarCurly
-        | Code::IndStringOpen => 2,
+        | Code::DollarCurly => 2,
+        // `''(\ *\n)?`: Nix's IND_STRING_OPEN swallows trailing spaces and one newline
+        Code::IndStringOpen => {
+            let sp = count(2, &|c| c == b' ');
+            if rb.get(2 + sp) == Some(&b'\n') {
+                3 + sp
+            } else {
+                2
+            }
+        }
         Code::Quote
         | Code::LBrace
         | Code::RBrace

@@ -5,3 +5,7 @@ pub use kind::*;
 pub mod ast;
 pub mod parser;
 pub use parser::{parse, Parse, ParseError, MAX_DEPTH};
+pub mod lower;
+pub use lower::{print_parse, SourceContext, GLOBAL_NAMES};
+pub mod diagnostics;
+pub use diagnostics::{render_codespan, render_nix_style};

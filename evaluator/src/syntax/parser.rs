@@ -7,7 +7,7 @@ use super::lexer::{tokenize, Token};
 use rowan::{Checkpoint, GreenNode, GreenNodeBuilder, Language, TextRange, TextSize};
 
 /// Maximum nesting depth of expressions.
-pub const MAX_DEPTH: usize = 512;
+pub const MAX_DEPTH: usize = 2048;
 
 /// A syntax error with the byte range it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,8 +139,10 @@ pub fn parse(src: &str) -> Parse {
     }
     p.builder.finish_node();
     let mut errors = p.errors;
+    // stable sort keeps lexer errors before parser errors at the same place; keep one
+    // error per position
     errors.sort_by_key(|e| e.range.start());
-    errors.dedup();
+    errors.dedup_by_key(|e| e.range.start());
     Parse {
         green: p.builder.finish(),
         errors,
@@ -533,6 +535,7 @@ impl<'a> Parser<'a> {
             _ => self.parse_app(),
         }
         let mut last_nonassoc: Option<u8> = None;
+        let mut extra_depth = 0;
         while let Some(k) = self.peek() {
             let Some((bp, assoc)) = infix(k) else { break };
             if bp < min_bp {
@@ -543,6 +546,11 @@ impl<'a> Parser<'a> {
                 self.error_at_current();
                 break;
             }
+            // every operator application nests the tree one level deeper
+            if !self.enter() {
+                break;
+            }
+            extra_depth += 1;
             if k == TOKEN_QUESTION {
                 self.start_node_at(cp, NODE_HAS_ATTR);
                 self.bump();
@@ -560,6 +568,7 @@ impl<'a> Parser<'a> {
             }
             last_nonassoc = if assoc == Assoc::None { Some(bp) } else { None };
         }
+        self.depth -= extra_depth;
         self.leave();
     }
 
@@ -588,11 +597,17 @@ impl<'a> Parser<'a> {
     fn parse_app(&mut self) {
         let cp = self.checkpoint();
         self.parse_select();
+        let mut extra_depth = 0;
         while self.at_simple_start() && !self.aborted {
+            if !self.enter() {
+                break;
+            }
+            extra_depth += 1;
             self.start_node_at(cp, NODE_APPLY);
             self.parse_select();
             self.finish_node();
         }
+        self.depth -= extra_depth;
     }
 
     /// `e.a.b or d`, `e or` (application of the variable `or`), or a simple expression.
