@@ -128,6 +128,7 @@ fn compile_stdlib(ctx: &mut BuildCtx, out: &StoreObject) -> Result<()> {
             format!("{}/bin/python{v}", out.logical.display()),
             "-m".into(),
             "compileall".into(),
+            "-f".into(),
             "-q".into(),
             "--invalidation-mode".into(),
             "unchecked-hash".into(),

@@ -458,6 +458,9 @@ pub fn compile_argv(out_logical: &Path, python_version: &str) -> Vec<String> {
         format!("{out}/bin/python{python_version}"),
         "-m".into(),
         "compileall".into(),
+        // Rewrite caches that the interpreter may have written for itself at start-up
+        // (timestamp-based, so not reproducible).
+        "-f".into(),
         "-q".into(),
         "--invalidation-mode".into(),
         "unchecked-hash".into(),
@@ -469,6 +472,7 @@ pub fn compile_argv(out_logical: &Path, python_version: &str) -> Vec<String> {
 pub fn compile_env() -> Vec<(String, String)> {
     vec![
         ("PYTHONHASHSEED".into(), "0".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
         ("LC_ALL".into(), "C.UTF-8".into()),
         ("HOME".into(), "/homeless-shelter".into()),
     ]

@@ -104,22 +104,20 @@ fn fetch_drv(store: &LocalStore, pin: &Pinned) -> Option<(StorePath, String)> {
     ))
 }
 
-#[test]
-fn builders_through_the_realiser() {
-    if !realise::sandbox::namespaces_available() {
-        return unavailable("Linux user namespaces");
-    }
-    let pkgs = debian_packages(&[
-        "libc6",
-        "python3.11-minimal",
-        "libpython3.11-minimal",
-        "libpython3.11-stdlib",
-        "libgcc-s1",
-    ]);
-    let wheel_pins = wheels(&["fastapi", "uvicorn"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(tmp.path()).unwrap();
+struct Setup {
+    root_drv: StorePath,
+    root_out: String,
+    env_out: String,
+    app: StorePath,
+    built: BTreeMap<String, (StorePath, String)>,
+}
 
+/// Writes every derivation of the test into `store`; `None` when a download is unavailable.
+fn setup(
+    store: &LocalStore,
+    pkgs: &BTreeMap<String, Pinned>,
+    wheel_pins: &BTreeMap<String, Pinned>,
+) -> Option<Setup> {
     // Debian groups, in dependency order.
     let ts = TestStore::new(pkgs.clone());
     let mut order: Vec<String> = Vec::new();
@@ -140,7 +138,7 @@ fn builders_through_the_realiser() {
         let mut fetches = Vec::new();
         for m in &members {
             let Some(f) = fetch_drv(&store, &pkgs[m]) else {
-                return;
+                return None;
             };
             fetches.push(f);
         }
@@ -194,7 +192,7 @@ fn builders_through_the_realiser() {
     let mut wheel_drvs = Vec::new();
     for k in keys {
         let Some(f) = fetch_drv(&store, &wheel_pins[k]) else {
-            return;
+            return None;
         };
         wheel_drvs.push(f);
     }
@@ -257,6 +255,16 @@ fn builders_through_the_realiser() {
         None,
     );
 
+    Some(Setup {
+        root_drv,
+        root_out,
+        env_out,
+        app,
+        built,
+    })
+}
+
+fn realise_in(store: &LocalStore, drv: &StorePath) -> BTreeMap<String, StorePath> {
     let mut registry = realise::BuiltinRegistry::new();
     pkgset::builders::register(&mut registry);
     let opts = realise::Options {
@@ -264,8 +272,36 @@ fn builders_through_the_realiser() {
         quiet: true,
         ..Default::default()
     };
-    let r = realise::Realiser::new(&store, opts).with_registry(registry);
-    let outs = r.realise_one(&root_drv).unwrap_or_else(|e| panic!("{e:#}"));
+    let r = realise::Realiser::new(store, opts).with_registry(registry);
+    r.realise_one(drv).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+#[test]
+fn builders_through_the_realiser() {
+    if !realise::sandbox::namespaces_available() {
+        return unavailable("Linux user namespaces");
+    }
+    let pkgs = debian_packages(&[
+        "libc6",
+        "python3.11-minimal",
+        "libpython3.11-minimal",
+        "libpython3.11-stdlib",
+        "libgcc-s1",
+    ]);
+    let wheel_pins = wheels(&["fastapi", "uvicorn"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(tmp.path()).unwrap();
+    let Some(Setup {
+        root_drv,
+        root_out,
+        env_out,
+        app,
+        built,
+    }) = setup(&store, &pkgs, &wheel_pins)
+    else {
+        return;
+    };
+    let outs = realise_in(&store, &root_drv);
     assert_eq!(outs["out"].to_absolute(), root_out);
 
     let real = |p: &str| store.real_path_of(p).unwrap();
@@ -329,4 +365,37 @@ fn builders_through_the_realiser() {
     )
     .unwrap();
     assert!(ok && out.contains("Running uvicorn"), "{out}");
+
+    // The same build in a second, empty store gives the same paths and NAR hashes.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let store2 = LocalStore::open(tmp2.path()).unwrap();
+    let second = setup(&store2, &pkgs, &wheel_pins).expect("downloads are cached");
+    assert_eq!(second.root_out, root_out);
+    realise_in(&store2, &second.root_drv);
+    for p in store
+        .closure([StorePath::from_absolute(&root_out).unwrap()].iter())
+        .unwrap()
+    {
+        let a = store.path_info(&p).unwrap();
+        let b = store2.path_info(&p).unwrap();
+        if a.nar_hash != b.nar_hash {
+            let o = std::process::Command::new("diff")
+                .arg("-r")
+                .arg("-q")
+                .arg(store.real_path(&p))
+                .arg(store2.real_path(&p))
+                .output();
+            eprintln!(
+                "{:?}",
+                o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            );
+        }
+        assert_eq!(
+            a.nar_hash,
+            b.nar_hash,
+            "{} differs between two builds",
+            p.to_absolute()
+        );
+        assert_eq!(a.references, b.references, "{}", p.to_absolute());
+    }
 }
