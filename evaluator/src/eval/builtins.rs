@@ -1250,6 +1250,13 @@ pub(crate) fn register(ev: &mut Evaluator) {
                 out.push_str(&sep);
             }
             let v = ev.force(t)?;
+            if let Value::String(sv) = &v {
+                out.push_str(&sv.s);
+                if !sv.ctx.is_empty() {
+                    ctx.extend(sv.ctx.iter().cloned());
+                }
+                continue;
+            }
             let (x, c) = ev.coerce_to_string(&v, false, true)?;
             out.push_str(&x);
             ctx.extend(c);
@@ -1281,7 +1288,25 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let b = x.as_bytes();
         let mut res: Vec<u8> = Vec::with_capacity(b.len());
         let mut p = 0;
+        let any_empty = froms.iter().any(|f| f.is_empty());
+        let mut first_bytes = [false; 256];
+        for f in &froms {
+            if let Some(&c) = f.as_bytes().first() {
+                first_bytes[c as usize] = true;
+            }
+        }
         while p <= b.len() {
+            if !any_empty {
+                // copy the run of bytes that cannot start a match in one go
+                let st = p;
+                while p < b.len() && !first_bytes[b[p] as usize] {
+                    p += 1;
+                }
+                res.extend_from_slice(&b[st..p]);
+                if p == b.len() {
+                    break;
+                }
+            }
             let mut found = false;
             for (i, f) in froms.iter().enumerate() {
                 if b[p..].starts_with(f.as_bytes()) {

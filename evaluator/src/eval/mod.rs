@@ -1354,6 +1354,11 @@ impl Evaluator {
                     .at(pos));
                 }
                 s.push_str(&x);
+            } else if let Value::String(sv) = &v {
+                s.push_str(&sv.s);
+                if !sv.ctx.is_empty() {
+                    ctx.extend(sv.ctx.iter().cloned());
+                }
             } else {
                 let (x, c) = self
                     .coerce_to_string(&v, false, true)
