@@ -1,0 +1,3 @@
+/* block */ # line
+1 /* inline */ + # tail
+2

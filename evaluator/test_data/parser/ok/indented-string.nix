@@ -1,0 +1,5 @@
+x: ''
+    line one
+      indented ${x}
+    ''$ '''quoted''' ''\n escaped
+  ''

@@ -1,0 +1,1 @@
+x: "pre ${x} mid ${toString 1} post"

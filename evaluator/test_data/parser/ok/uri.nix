@@ -1,0 +1,1 @@
+[ https://x/y?z=1&a=b http://example.org/~user mirror://debian/pool ]
