@@ -434,6 +434,13 @@ fn json_rec_inner(
                         ctx.extend(s.ctx.iter().cloned());
                         return Ok(());
                     }
+                    // sets returned by `__toString` are peeled further
+                    Value::Attrs(_) => {
+                        let (s, c) = ev.coerce_to_string(&r, false, copy)?;
+                        json_str(&s, out);
+                        ctx.extend(c);
+                        return Ok(());
+                    }
                     _ => {
                         return Err(mkerr(format!(
                             "`__toString` should return a string, but got {}: {}",
