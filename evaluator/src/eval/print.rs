@@ -378,7 +378,7 @@ fn json_rec(
     out: &mut String,
     ctx: &mut Context,
 ) -> Result<()> {
-    if out.len() > 0 && JSON_DEPTH.with(|d| d.get()) > 5000 {
+    if out.len() > 0 && JSON_DEPTH.with(|d| d.get()) > 10000 {
         return Err(mkerr("stack overflow; max-call-depth exceeded"));
     }
     JSON_DEPTH.with(|d| d.set(d.get() + 1));
