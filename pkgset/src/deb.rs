@@ -612,6 +612,7 @@ pub fn build_deb_package(build: &DebBuild) -> Result<DebBuildReport> {
     let opts = elf::PatchOptions {
         interpreter: Some(interp.to_string_lossy().into_owned()),
         keep_origin: true,
+        own: Some(build.out.clone()),
     };
     let patched = elf::patch_tree(&build.out.real, &index, &opts)?;
     for p in &patched {

@@ -138,6 +138,10 @@ pub struct PatchOptions {
     pub interpreter: Option<String>,
     /// Keep existing `$ORIGIN`-relative RUNPATH entries (wheels with bundled `.libs`).
     pub keep_origin: bool,
+    /// The store path being patched: existing absolute RUNPATH entries of Debian's layout
+    /// (private library directories such as `/usr/lib/x86_64-linux-gnu/<pkg>`) are relocated
+    /// into it and kept when they provide a needed library.
+    pub own: Option<StoreObject>,
 }
 
 /// What was done to one file.
@@ -153,39 +157,48 @@ pub struct PatchedElf {
     pub changed: bool,
 }
 
-/// Compute the RUNPATH of a file and the sonames that stay unresolved.
+/// Compute the RUNPATH of a file and the sonames that stay unresolved: `$ORIGIN` entries
+/// (kept with `keep_origin`) first, then the file's own private library directories, then the
+/// store paths of the index.
 pub fn compute_runpath(
     file_dir: &Path,
     info: &ElfInfo,
     index: &SonameIndex,
-    keep_origin: bool,
+    opts: &PatchOptions,
 ) -> (Vec<String>, Vec<String>) {
     let mut runpath: Vec<String> = Vec::new();
-    if keep_origin {
-        for r in &info.runpath {
-            if r.starts_with("$ORIGIN") || r.starts_with("${ORIGIN}") {
+    // (value to put in RUNPATH, physical directory to look in)
+    let mut local: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for r in &info.runpath {
+        if r.starts_with("$ORIGIN") || r.starts_with("${ORIGIN}") {
+            if opts.keep_origin {
+                let rest = r
+                    .trim_start_matches("${ORIGIN}")
+                    .trim_start_matches("$ORIGIN");
+                local.push((r.clone(), file_dir.join(rest.trim_start_matches('/'))));
                 runpath.push(r.clone());
+            }
+        } else if let (Some(own), true) = (&opts.own, r.starts_with('/')) {
+            if let Some(rel) = crate::deb::relocate(r.trim_start_matches('/')) {
+                let real = own.real.join(&rel);
+                if !rel.is_empty() && real.is_dir() {
+                    local.push((format!("{}/{rel}", own.logical.display()), real));
+                }
             }
         }
     }
-    let origin_dirs: Vec<std::path::PathBuf> = runpath
-        .iter()
-        .map(|r| {
-            let rest = r
-                .trim_start_matches("${ORIGIN}")
-                .trim_start_matches("$ORIGIN");
-            file_dir.join(rest.trim_start_matches('/'))
-        })
-        .collect();
     let mut missing = Vec::new();
     for soname in &info.needed {
         if soname.contains('/') {
             continue;
         }
-        if origin_dirs
+        if let Some((value, _)) = local
             .iter()
-            .any(|d| fs::symlink_metadata(d.join(soname)).is_ok())
+            .find(|(_, d)| fs::symlink_metadata(d.join(soname)).is_ok())
         {
+            if !runpath.iter().any(|r| r == value) {
+                runpath.push(value.clone());
+            }
             continue;
         }
         match index.lookup(soname) {
@@ -243,7 +256,7 @@ pub fn patch_file(
         return Ok(None);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let (runpath, missing) = compute_runpath(dir, &info, index, opts.keep_origin);
+    let (runpath, missing) = compute_runpath(dir, &info, index, opts);
     let runpath = runpath.join(":");
     let new_interp = match (&info.interpreter, &opts.interpreter) {
         (Some(old), Some(new)) if old != new => Some(new.as_str()),
@@ -306,4 +319,58 @@ pub fn walk_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runpath_from_private_dirs_origin_and_index() {
+        let d = tempfile::tempdir().unwrap();
+        let own = d.path().join("own");
+        fs::create_dir_all(own.join("lib/priv")).unwrap();
+        fs::write(own.join("lib/priv/libp.so.1"), b"").unwrap();
+        fs::create_dir_all(own.join("lib/python/libs")).unwrap();
+        fs::write(own.join("lib/python/libs/libo.so"), b"").unwrap();
+        let glibc = d.path().join("glibc");
+        fs::create_dir_all(glibc.join("lib")).unwrap();
+        fs::write(glibc.join("lib/libc.so.6"), b"").unwrap();
+        let mut index = SonameIndex::new();
+        index
+            .add_dir(&glibc.join("lib"), "/nix/store/g-glibc/lib")
+            .unwrap();
+        let info = ElfInfo {
+            e_type: 3,
+            has_dynamic: true,
+            needed: vec![
+                "libo.so".into(),
+                "libp.so.1".into(),
+                "libc.so.6".into(),
+                "libnone.so".into(),
+            ],
+            interpreter: None,
+            runpath: vec![
+                "/usr/lib/x86_64-linux-gnu/priv".into(),
+                "$ORIGIN/libs".into(),
+                "/opt/x".into(),
+            ],
+            soname: None,
+        };
+        let opts = PatchOptions {
+            interpreter: None,
+            keep_origin: true,
+            own: Some(StoreObject::new("/nix/store/o-own", &own)),
+        };
+        let (rp, missing) = compute_runpath(&own.join("lib/python"), &info, &index, &opts);
+        assert_eq!(
+            rp,
+            vec![
+                "$ORIGIN/libs",
+                "/nix/store/o-own/lib/priv",
+                "/nix/store/g-glibc/lib"
+            ]
+        );
+        assert_eq!(missing, vec!["libnone.so"]);
+    }
 }

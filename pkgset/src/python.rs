@@ -436,6 +436,7 @@ pub fn build_python_env(b: &PythonEnvBuild) -> Result<PythonEnvReport> {
     let opts = elf::PatchOptions {
         interpreter: interp,
         keep_origin: true,
+        own: None,
     };
     report.patched = elf::patch_tree(&root.join(SITE_DIR), &index, &opts)?;
     for p in &report.patched {
