@@ -398,28 +398,29 @@ impl Evaluator {
 
     /// Render an error as Nix does (message, position, trace frames with `--show-trace`).
     pub fn format_error(&self, e: &EvalError) -> String {
-        let mut out = String::from("error:");
-        let show = self.options.show_trace;
-        let frames: Vec<&TraceFrame> = if show {
+        let frames: Vec<&TraceFrame> = if self.options.show_trace {
             e.trace.iter().rev().collect()
         } else {
             Vec::new()
         };
-        if frames.is_empty() && e.pos.is_none() && e.hint.is_none() {
-            return format!("error: {}", e.msg);
-        }
-        for f in frames {
-            out.push_str(&format!("\n       … {}", f.msg));
-            if let Some(p) = self.show_pos(f.pos) {
-                out.push_str(&format!("\n         at {p}:"));
-                out.push_str(&self.snippet(f.pos, "         "));
+        let mut out = String::new();
+        if frames.is_empty() {
+            out.push_str(&format!("error: {}", e.msg));
+        } else {
+            out.push_str("error:");
+            for f in frames {
+                out.push_str(&format!("\n       … {}", f.msg));
+                if let Some(p) = self.show_pos(f.pos) {
+                    out.push_str(&format!("\n         at {p}:"));
+                    out.push_str(&self.snippet(f.pos));
+                }
+                out.push('\n');
             }
-            out.push('\n');
+            out.push_str(&format!("\n       error: {}", e.msg));
         }
-        out.push_str(&format!("\n       error: {}", e.msg));
         if let Some(p) = self.show_pos(e.pos) {
             out.push_str(&format!("\n       at {p}:"));
-            out.push_str(&self.snippet(e.pos, "       "));
+            out.push_str(&self.snippet(e.pos));
         }
         if let Some(h) = &e.hint {
             out.push_str(&format!("\n       {h}"));
@@ -427,29 +428,37 @@ impl Evaluator {
         out
     }
 
-    fn snippet(&self, pos: Pos, _indent: &str) -> String {
+    /// Source lines around a position, as Nix shows them.
+    fn snippet(&self, pos: Pos) -> String {
         let Some(f) = self.files.get(pos.file as usize) else {
             return String::new();
         };
         let (l, c) = f.line_col(pos.offset);
         let lines: Vec<&str> = f.src.split('\n').collect();
         let mut s = String::new();
-        let w = format!("{}", l + 1).len();
+        let line = |s: &mut String, n: usize, t: &str| {
+            let t = t.trim_end_matches('\r');
+            if t.is_empty() {
+                s.push_str(&format!("\n{:>13}|", n));
+            } else {
+                s.push_str(&format!("\n{:>13}| {}", n, t));
+            }
+        };
         if l >= 2 {
             if let Some(t) = lines.get(l - 2) {
-                s.push_str(&format!("\n       {:>w$}| {}", l - 1, t));
+                line(&mut s, l - 1, t);
             }
         }
         if let Some(t) = lines.get(l - 1) {
-            s.push_str(&format!("\n       {:>w$}| {}", l, t));
+            line(&mut s, l, t);
             s.push_str(&format!(
-                "\n       {:>w$}| {}^",
+                "\n{:>13}| {}^",
                 "",
                 " ".repeat(c.saturating_sub(1))
             ));
         }
         if let Some(t) = lines.get(l) {
-            s.push_str(&format!("\n       {:>w$}| {}", l + 1, t));
+            line(&mut s, l + 1, t);
         }
         s
     }
