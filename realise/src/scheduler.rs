@@ -549,7 +549,7 @@ impl<'s> Realiser<'s> {
                 let d = if unsandboxed_shell {
                     self.store.real_path(p)
                 } else {
-                    sb.output_path(&p.base_name())
+                    sb.output_path(p.base_name())
                 };
                 (k.clone(), d)
             })

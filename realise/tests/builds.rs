@@ -179,7 +179,7 @@ fn failures_keep_going_keep_failed_and_logs() {
 
     // Without --keep-going: the error names the builder, its exit code and the log tail.
     let e = Realiser::new(&store, test_options(1))
-        .realise_all(&[dependent.clone()])
+        .realise_all(std::slice::from_ref(&dependent))
         .unwrap_err();
     let m = format!("{e:#}");
     assert!(
