@@ -106,8 +106,15 @@ fn run_parse(args: &Args) -> ExitCode {
         };
         let parse = syntax::parse(&src);
         if !parse.errors.is_empty() {
-            for e in &parse.errors {
+            const SHOWN: usize = 10;
+            for e in parse.errors.iter().take(SHOWN) {
                 eprint!("{}", syntax::render_nix_style(&src, &ctx.file, e));
+            }
+            if parse.errors.len() > SHOWN {
+                eprintln!(
+                    "error: {} more syntax errors not shown",
+                    parse.errors.len() - SHOWN
+                );
             }
             return ExitCode::from(1);
         }

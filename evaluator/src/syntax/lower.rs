@@ -222,11 +222,17 @@ pub struct Attrs {
     /// static attributes in insertion order
     pub attrs: Vec<(String, AttrDef)>,
     pub dynamic: Vec<(E, E, TextRange)>,
+    /// name -> index into `attrs`
+    index: HashMap<String, usize>,
 }
 
 impl Attrs {
     fn find(&self, name: &str) -> Option<usize> {
-        self.attrs.iter().position(|(n, _)| n == name)
+        self.index.get(name).copied()
+    }
+    fn push(&mut self, name: String, def: AttrDef) {
+        self.index.insert(name.clone(), self.attrs.len());
+        self.attrs.push((name, def));
     }
 }
 
@@ -543,7 +549,7 @@ impl<'a> Lower<'a> {
                                 range: pos,
                             },
                         };
-                        out.attrs.push((name, def));
+                        out.push(name, def);
                     }
                 }
                 Entry::AttrpathValue(av) => {
@@ -574,14 +580,14 @@ impl<'a> Lower<'a> {
                         }
                     }
                     None => {
-                        cur.attrs.push((
+                        cur.push(
                             s.clone(),
                             AttrDef {
                                 value: E::Attrs(Attrs::default()),
                                 inherited: false,
                                 range: pos,
                             },
-                        ));
+                        );
                         let last = cur.attrs.len() - 1;
                         match &mut cur.attrs[last].1.value {
                             E::Attrs(inner) => cur = inner,
@@ -611,7 +617,7 @@ impl<'a> Lower<'a> {
                                 if let Some(k) = existing.find(&n) {
                                     return Err(self.dup(&n, existing.attrs[k].1.range, ad.range));
                                 }
-                                existing.attrs.push((n, ad));
+                                existing.push(n, ad);
                             }
                             Ok(())
                         }
@@ -619,14 +625,14 @@ impl<'a> Lower<'a> {
                     }
                 }
                 None => {
-                    cur.attrs.push((
+                    cur.push(
                         s.clone(),
                         AttrDef {
                             value: e,
                             inherited: false,
                             range: pos,
                         },
-                    ));
+                    );
                     Ok(())
                 }
             },
@@ -713,7 +719,7 @@ struct Scopes<'a> {
 }
 
 enum Frame<'a> {
-    Names(Vec<&'a str>),
+    Names(std::collections::HashSet<&'a str>),
     With,
 }
 
@@ -723,7 +729,7 @@ impl<'a> Scopes<'a> {
             match f {
                 Frame::With => return true,
                 Frame::Names(ns) => {
-                    if ns.iter().any(|n| *n == name) {
+                    if ns.contains(name) {
                         return true;
                     }
                 }
@@ -787,9 +793,9 @@ impl<'a> Scopes<'a> {
             }
             E::List(items) => items.iter().try_for_each(|i| self.check(i)),
             E::Lambda { arg, formals, body } => {
-                let mut names: Vec<&str> = Vec::new();
+                let mut names = std::collections::HashSet::new();
                 if let Some(a) = arg {
-                    names.push(a);
+                    names.insert(a.as_str());
                 }
                 if let Some((fs, _)) = formals {
                     names.extend(fs.iter().map(|(n, _)| n.as_str()));
