@@ -22,6 +22,12 @@ pub fn open_store(root: Option<&Path>) -> Result<LocalStore> {
 /// Evaluate what `args` name and return the derivations to build (in nix-build's order).
 /// Runs the evaluator on a thread with a large stack. Errors are already rendered.
 pub fn evaluate(args: &BuildArgs) -> std::result::Result<Vec<DrvInfo>, String> {
+    evaluate_with_shell(args).map(|(d, _)| d)
+}
+
+/// As [`evaluate`], also instantiating the package set's bash (when the embedded package
+/// set is enabled): it provides `/bin/sh` in the build sandbox, as Nix's sandbox does.
+pub fn evaluate_with_shell(args: &BuildArgs) -> std::result::Result<(Vec<DrvInfo>, Option<String>), String> {
     let args = args.clone();
     with_big_stack(move || {
         let store = open_store(args.store.as_deref()).map_err(|e| format!("error: {e:#}"))?;
@@ -39,10 +45,21 @@ pub fn evaluate(args: &BuildArgs) -> std::result::Result<Vec<DrvInfo>, String> {
             argstrs: args.argstr_pairs(),
             ..Default::default()
         };
+        let embedded = gopts.embedded_nixpkgs;
         let mut ev = evaluator::eval::cli::make_evaluator(&ea);
-        glue::install(&mut ev, Glue::new(Rc::new(store), gopts));
-        let r = eval_inner(&mut ev, &args, &ea);
-        r.map_err(|e| ev.format_error(&e))
+        let glue = Glue::new(Rc::new(store), gopts);
+        glue::install(&mut ev, glue.clone());
+        let drvs = eval_inner(&mut ev, &args, &ea).map_err(|e| ev.format_error(&e))?;
+        let mut shell = None;
+        if embedded && !args.dry_run {
+            let pkgs = glue.embedded_pkgs().map_err(|e| format!("error: {e}"))?;
+            let expr = format!("(import {pkgs} {{}}).bash.drvPath");
+            let v = ev.eval_expr(&expr, Path::new("/")).map_err(|e| ev.format_error(&e))?;
+            if let evaluator::eval::Value::String(s) = v {
+                shell = Some(s.s.clone());
+            }
+        }
+        Ok((drvs, shell))
     })
 }
 
@@ -130,7 +147,7 @@ pub fn run(args: BuildArgs) -> i32 {
 
 fn run_inner(args: &BuildArgs) -> Result<()> {
     let jobs = args.jobs()?;
-    let drvs = evaluate(args).map_err(|e| anyhow!("{}", e.trim_end()))?;
+    let (drvs, shell_drv) = evaluate_with_shell(args).map_err(|e| anyhow!("{}", e.trim_end()))?;
     if drvs.is_empty() {
         return Ok(());
     }
@@ -170,6 +187,14 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
     if let Some(v) = args.option("sandbox") {
         opts.sandbox = !(v == "false" || v == "0");
     }
+    if let Some(sh) = shell_drv {
+        let sh = StorePath::from_absolute(&sh).map_err(|e| anyhow!("{e}"))?;
+        if needs_bin_sh(&store, &drv_paths)? {
+            let r = realise::Realiser::new(&store, opts.clone()).with_registry(registry());
+            let outs = r.realise_one(&sh)?;
+            opts.sh = outs.get("out").cloned();
+        }
+    }
     let realiser = realise::Realiser::new(&store, opts).with_registry(registry());
     let built = realiser.realise_all(&drv_paths)?;
 
@@ -204,6 +229,36 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
         println!("{p}");
     }
     Ok(())
+}
+
+/// Does any derivation that has to be built use `/bin/sh` (as builder or in its arguments)?
+fn needs_bin_sh(store: &LocalStore, drvs: &[StorePath]) -> Result<bool> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo: Vec<StorePath> = drvs.to_vec();
+    while let Some(d) = todo.pop() {
+        if !seen.insert(d.clone()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(store.real_path(&d))
+            .with_context(|| format!("reading derivation '{}'", d.to_absolute()))?;
+        let drv = store::Derivation::from_aterm(&text).map_err(|e| anyhow!("{e}"))?;
+        let mut all_valid = true;
+        for o in drv.outputs.values() {
+            if !store.is_valid(&StorePath::from_absolute(&o.path).map_err(|e| anyhow!("{e}"))?)? {
+                all_valid = false;
+            }
+        }
+        if all_valid {
+            continue;
+        }
+        if drv.builder == "/bin/sh" || drv.args.iter().any(|a| a.contains("/bin/sh")) {
+            return Ok(true);
+        }
+        for i in drv.input_drvs.keys() {
+            todo.push(StorePath::from_absolute(i).map_err(|e| anyhow!("{e}"))?);
+        }
+    }
+    Ok(false)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

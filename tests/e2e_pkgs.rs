@@ -72,3 +72,17 @@ fn seed_app_and_build_env_are_laid_out_as_nixpkgs() {
     let uv = std::fs::read_link(phys.join("bin/uvicorn")).expect("bin/uvicorn is a symlink");
     assert!(uv.to_string_lossy().contains("-env/bin/uvicorn"), "{}", uv.display());
 }
+
+/// As in Nix's sandbox, `/bin/sh` exists for builders (the package set's bash).
+#[test]
+fn bin_sh_builder_works_in_the_sandbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = shared_store();
+    let p = build_ok(
+        tmp.path(),
+        &store,
+        &["--no-out-link", "-E", r#"derivation { name = "sh-test"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo hello from sh > $out"]; }"#],
+    );
+    let phys = store.join("nix/store").join(p.trim_start_matches("/nix/store/"));
+    assert_eq!(std::fs::read_to_string(phys).unwrap(), "hello from sh\n");
+}
