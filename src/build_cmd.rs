@@ -129,6 +129,11 @@ pub fn registry() -> realise::BuiltinRegistry {
     r
 }
 
+/// `rnix-store --realise` with every builtin builder of rnix.
+pub fn op_realise(store: &LocalStore, flags: &[String], args: &[String]) -> Result<i32> {
+    realise::cli::op_realise_with(store, flags, args, registry())
+}
+
 /// Run `rnix-build`; returns the exit code.
 pub fn run(args: BuildArgs) -> i32 {
     match run_inner(&args) {

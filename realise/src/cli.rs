@@ -60,6 +60,17 @@ pub fn parse_options(flags: &[String], args: &[String]) -> Result<(Options, Vec<
 /// `--realise PATHS`: builds derivations (`/nix/store/…drv`, optionally `!out1,out2`) and
 /// prints their output paths; other paths must be valid and are printed.
 pub fn op_realise(store: &LocalStore, flags: &[String], args: &[String]) -> Result<i32> {
+    op_realise_with(store, flags, args, crate::BuiltinRegistry::new())
+}
+
+/// [`op_realise`] with the builtin builders of `registry` (the root crate registers those of
+/// the package set and dockertools).
+pub fn op_realise_with(
+    store: &LocalStore,
+    flags: &[String],
+    args: &[String],
+    registry: crate::BuiltinRegistry,
+) -> Result<i32> {
     let (opts, args) = parse_options(flags, args)?;
     if args.is_empty() {
         bail!("--realise needs at least one path");
@@ -95,7 +106,7 @@ pub fn op_realise(store: &LocalStore, flags: &[String], args: &[String]) -> Resu
             );
         }
     }
-    let r = Realiser::new(store, opts);
+    let r = Realiser::new(store, opts).with_registry(registry);
     let built = r.realise_all(&drvs)?;
     let mut out = std::io::stdout().lock();
     for (d, outs) in wanted {

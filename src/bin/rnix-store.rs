@@ -2,7 +2,7 @@
 //! (`--realise`, `--read-log`) are added to `EXTRA` by their owners.
 
 const EXTRA: &[store::cli::ExtraOp] = &[
-    ("--realise", realise::cli::op_realise),
+    ("--realise", rnix::build_cmd::op_realise),
     ("--read-log", realise::cli::op_read_log),
     ("--stream-image", rnix::builders::op_stream_image),
 ];
