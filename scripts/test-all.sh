@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 cargo build --release --bins
 cargo test --release --workspace -- --test-threads=2
-scripts/conformance.sh target/release/rnix-instantiate
+scripts/conformance.sh "${CARGO_TARGET_DIR:-target}/release/rnix-instantiate"
