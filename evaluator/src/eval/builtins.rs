@@ -1542,7 +1542,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let base = ev.base();
         let e = super::lower::lower_scoped(ev, &src, file, &dir, &base)?;
         let env = Rc::new(super::value::Env {
-            vals: RefCell::new(Vec::new()),
+            vals: RefCell::new(Default::default()),
             parent: Some(base.env.clone()),
             with: Some(Thunk::new(scope)),
         });

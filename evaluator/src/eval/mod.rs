@@ -346,7 +346,7 @@ impl Evaluator {
         let battrs = Value::attrs(Attrs::from_unsorted(battrs));
         *bt.0.borrow_mut() = ThunkState::Done(battrs.clone());
         add(&mut names, &mut vals, "builtins", bt);
-        *env.vals.borrow_mut() = vals;
+        *env.vals.borrow_mut() = vals.into();
         BaseEnv { env, names }
     }
 
@@ -549,22 +549,12 @@ impl Evaluator {
 
     /// Force a thunk to weak head normal form.
     pub fn force(&mut self, t: &Thunk) -> Result<Value> {
-        let st = {
-            let b = t.0.borrow();
-            match &*b {
-                ThunkState::Done(v) => return Ok(v.clone()),
-                ThunkState::Blackhole => {
-                    return Err(EvalError::new(
-                        ErrorKind::InfiniteRecursion,
-                        "infinite recursion encountered",
-                    ))
-                }
-                ThunkState::Expr(env, e) => ThunkState::Expr(env.clone(), e.clone()),
-                ThunkState::Apply(f, a) => ThunkState::Apply(f.clone(), a.clone()),
-                ThunkState::Native(f) => ThunkState::Native(f.clone()),
-            }
-        };
-        *t.0.borrow_mut() = ThunkState::Blackhole;
+        if let ThunkState::Done(v) = &*t.0.borrow() {
+            return Ok(v.clone());
+        }
+        // take the pending computation out (the thunk is a black hole while it runs) and
+        // put it back if it fails, so that a later force re-evaluates it as Nix does
+        let st = std::mem::replace(&mut *t.0.borrow_mut(), ThunkState::Blackhole);
         let r = match &st {
             ThunkState::Expr(env, e) => self.eval(env, e),
             ThunkState::Apply(f, args) => {
@@ -585,7 +575,13 @@ impl Evaluator {
                 r
             }
             ThunkState::Native(f) => f(self),
-            _ => unreachable!(),
+            ThunkState::Blackhole => {
+                return Err(EvalError::new(
+                    ErrorKind::InfiniteRecursion,
+                    "infinite recursion encountered",
+                ))
+            }
+            ThunkState::Done(_) => unreachable!("checked above"),
         };
         match r {
             Ok(v) => {
@@ -786,7 +782,7 @@ impl Evaluator {
             Expr::With { attrs, body, .. } => {
                 let t = self.thunk(env, attrs);
                 let newenv = Rc::new(Env {
-                    vals: RefCell::new(Vec::new()),
+                    vals: RefCell::new(Default::default()),
                     parent: Some(env.clone()),
                     with: Some(t),
                 });
@@ -926,7 +922,7 @@ impl Evaluator {
         for s in &def.statics {
             vals.push(self.thunk_deferred(&newenv, &s.value));
         }
-        *newenv.vals.borrow_mut() = vals;
+        *newenv.vals.borrow_mut() = vals.into();
         Ok(newenv)
     }
 
@@ -934,7 +930,7 @@ impl Evaluator {
         let (scope, vals): (Rc<Env>, Vec<Thunk>) = if def.rec {
             let ne = self.rec_env(env, def)?;
             let vals = ne.vals.borrow().clone();
-            (ne, vals)
+            (ne, vals.to_vec())
         } else {
             let vals = def
                 .statics
@@ -1068,7 +1064,7 @@ impl Evaluator {
     fn call_lambda(&mut self, c: &Closure, arg: Thunk, pos: Pos) -> Result<Value> {
         let def = &c.def;
         let env = match &def.param {
-            Param::Ident => Env::new(Some(c.env.clone()), vec![arg]),
+            Param::Ident => Env::one(Some(c.env.clone()), arg),
             Param::Pattern {
                 formals,
                 ellipsis,
@@ -1119,7 +1115,7 @@ impl Evaluator {
                 if *bind {
                     vals.push(arg);
                 }
-                *newenv.vals.borrow_mut() = vals;
+                *newenv.vals.borrow_mut() = vals.into();
                 newenv
             }
         };

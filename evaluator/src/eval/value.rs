@@ -296,8 +296,11 @@ impl From<Value> for Thunk {
 }
 
 /// A runtime environment: one static scope level (or one `with`).
+/// Slots of an environment (inline for the common small cases: one lambda argument).
+pub type EnvSlots = smallvec::SmallVec<[Thunk; 2]>;
+
 pub struct Env {
-    pub vals: RefCell<Vec<Thunk>>,
+    pub vals: RefCell<EnvSlots>,
     pub parent: Option<Rc<Env>>,
     /// For `with` scopes: the attribute-set expression.
     pub with: Option<Thunk>,
@@ -306,7 +309,18 @@ pub struct Env {
 impl Env {
     pub fn new(parent: Option<Rc<Env>>, vals: Vec<Thunk>) -> Rc<Env> {
         Rc::new(Env {
-            vals: RefCell::new(vals),
+            vals: RefCell::new(EnvSlots::from_vec(vals)),
+            parent,
+            with: None,
+        })
+    }
+
+    /// An environment with one slot (a lambda's argument).
+    pub fn one(parent: Option<Rc<Env>>, val: Thunk) -> Rc<Env> {
+        let mut v = EnvSlots::new();
+        v.push(val);
+        Rc::new(Env {
+            vals: RefCell::new(v),
             parent,
             with: None,
         })
