@@ -1648,6 +1648,19 @@ impl Evaluator {
                     return Ok(None);
                 }
             }
+            (Value::Attrs(x), Value::Attrs(y))
+                if self.is_derivation(x)? && self.is_derivation(y)? =>
+            {
+                // derivations compare by their outPath
+                match (x.get("outPath").cloned(), y.get("outPath").cloned()) {
+                    (Some(p), Some(q)) => {
+                        let p = self.force(&p)?;
+                        let q = self.force(&q)?;
+                        return self.explain_neq(&p, &q);
+                    }
+                    _ => return Ok(None),
+                }
+            }
             (Value::Attrs(x), Value::Attrs(y)) => {
                 let xn: Vec<&Rc<str>> = x.entries.iter().map(|a| &a.name).collect();
                 let yn: Vec<&Rc<str>> = y.entries.iter().map(|a| &a.name).collect();
