@@ -911,7 +911,14 @@ impl Evaluator {
             }
             match e.parent.clone() {
                 Some(p) => e = p,
-                None => return Err(mkerr(format!("undefined variable '{name}'")).at(pos)),
+                None => {
+                    // scopedImport: names not in the scope set come from the base env
+                    let base = self.base();
+                    if let Some(&i) = base.names.get(name) {
+                        return Ok(base.env.vals.borrow()[i as usize].clone());
+                    }
+                    return Err(mkerr(format!("undefined variable '{name}'")).at(pos));
+                }
             }
         }
     }
