@@ -606,6 +606,17 @@ impl Evaluator {
         v: &Value,
         seen: &mut std::collections::HashSet<usize>,
     ) -> Result<()> {
+        self.enter()?;
+        let r = self.force_deep_unguarded(v, seen);
+        self.depth -= 1;
+        r
+    }
+
+    fn force_deep_unguarded(
+        &mut self,
+        v: &Value,
+        seen: &mut std::collections::HashSet<usize>,
+    ) -> Result<()> {
         match v {
             Value::List(l) => {
                 if !seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
@@ -667,6 +678,25 @@ impl Evaluator {
             Expr::Var { depth: 0, .. } => Thunk::expr(env.clone(), e.clone()),
             _ => self.thunk(env, e),
         }
+    }
+
+    /// Enter a recursive operation (deep equality, coercion, printing...): counts towards
+    /// the same depth limit as evaluation, so cyclic or huge structures give an error
+    /// instead of overflowing the stack. Callers decrement `self.depth` when done.
+    pub(crate) fn depth_leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    pub(crate) fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            self.depth -= 1;
+            return Err(EvalError::new(
+                ErrorKind::StackOverflow,
+                "stack overflow; max-call-depth exceeded",
+            ));
+        }
+        Ok(())
     }
 
     pub fn eval(&mut self, env: &Rc<Env>, e: &Expr) -> Result<Value> {
@@ -1452,6 +1482,18 @@ impl Evaluator {
         coerce_more: bool,
         copy_to_store: bool,
     ) -> Result<(String, Context)> {
+        self.enter()?;
+        let r = self.coerce_to_string_unguarded(v, coerce_more, copy_to_store);
+        self.depth -= 1;
+        r
+    }
+
+    fn coerce_to_string_unguarded(
+        &mut self,
+        v: &Value,
+        coerce_more: bool,
+        copy_to_store: bool,
+    ) -> Result<(String, Context)> {
         match v {
             Value::String(s) => Ok((s.s.clone(), s.ctx.clone())),
             Value::Path(p) => {
@@ -1533,6 +1575,13 @@ impl Evaluator {
 
     /// Structural equality as Nix's `==`.
     pub fn values_equal(&mut self, a: &Value, b: &Value) -> Result<bool> {
+        self.enter()?;
+        let r = self.values_equal_unguarded(a, b);
+        self.depth -= 1;
+        r
+    }
+
+    fn values_equal_unguarded(&mut self, a: &Value, b: &Value) -> Result<bool> {
         Ok(match (a, b) {
             (Value::Int(x), Value::Int(y)) => x == y,
             (Value::Int(x), Value::Float(y)) => (*x as f64) == *y,
@@ -1600,6 +1649,13 @@ impl Evaluator {
 
     /// Explain why two values differ (for failed `assert a == b`).
     fn explain_neq(&mut self, a: &Value, b: &Value) -> Result<Option<String>> {
+        self.enter()?;
+        let r = self.explain_neq_unguarded(a, b);
+        self.depth -= 1;
+        r
+    }
+
+    fn explain_neq_unguarded(&mut self, a: &Value, b: &Value) -> Result<Option<String>> {
         let sv = |ev: &Evaluator, v: &Value| ev.show_value_err(v);
         Ok(Some(match (a, b) {
             (Value::String(_), Value::String(_)) => {
@@ -1712,6 +1768,13 @@ impl Evaluator {
 
     /// Ordering as `<` (numbers, strings, paths, lists).
     pub fn compare(&mut self, a: &Value, b: &Value, pos: Pos) -> Result<std::cmp::Ordering> {
+        self.enter()?;
+        let r = self.compare_unguarded(a, b, pos);
+        self.depth -= 1;
+        r
+    }
+
+    fn compare_unguarded(&mut self, a: &Value, b: &Value, pos: Pos) -> Result<std::cmp::Ordering> {
         use std::cmp::Ordering;
         Ok(match (a, b) {
             (Value::Int(x), Value::Int(y)) => x.cmp(y),

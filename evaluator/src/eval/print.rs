@@ -529,6 +529,21 @@ fn xml_rec(
     drvs: &mut HashSet<String>,
     location: bool,
 ) -> Result<()> {
+    ev.enter()?;
+    let r = xml_rec_unguarded(ev, v, d, out, ctx, drvs, location);
+    ev.depth_leave();
+    r
+}
+
+fn xml_rec_unguarded(
+    ev: &mut Evaluator,
+    v: &Value,
+    d: usize,
+    out: &mut String,
+    ctx: &mut Context,
+    drvs: &mut HashSet<String>,
+    location: bool,
+) -> Result<()> {
     let i = ind(d);
     match v {
         Value::Null => writeln!(out, "{i}<null />").unwrap(),
