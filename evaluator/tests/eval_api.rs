@@ -242,3 +242,25 @@ fn bad_input_gives_errors_not_panics() {
         assert!(r.is_err() || src == "''", "{src} should fail: {r:?}");
     }
 }
+
+#[test]
+fn cyclic_structures_error_cleanly() {
+    for src in [
+        "let x = { a = x; }; y = { a = y; }; in x == y",
+        "let x = [ x 1 2 ]; in toString x",
+        "let x = { a = x; }; in builtins.toXML x",
+        "let x = { a = x; }; in builtins.toJSON x",
+        "let x = [ 1 x ]; y = [ 1 y ]; in x < y",
+    ] {
+        let e = eval_str(src).unwrap_err();
+        assert!(
+            e.contains("stack overflow; max-call-depth exceeded"),
+            "{src}: {e}"
+        );
+    }
+    // printing a cyclic value terminates thanks to «repeated»
+    assert_eq!(
+        eval_str("let x = { a = x; }; in x").unwrap(),
+        "{ a = «repeated»; }"
+    );
+}
