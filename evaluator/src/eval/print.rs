@@ -529,6 +529,10 @@ fn xml_rec(
     drvs: &mut HashSet<String>,
     location: bool,
 ) -> Result<()> {
+    // XML nesting costs quadratic output (indentation): stop long before the depth limit
+    if d > 2000 {
+        return Err(mkerr("stack overflow; max-call-depth exceeded"));
+    }
     ev.enter()?;
     let r = xml_rec_unguarded(ev, v, d, out, ctx, drvs, location);
     ev.depth_leave();
