@@ -27,16 +27,23 @@ pub fn evaluate(args: &BuildArgs) -> std::result::Result<Vec<DrvInfo>, String> {
 
 /// As [`evaluate`], also instantiating the package set's bash (when the embedded package
 /// set is enabled): it provides `/bin/sh` in the build sandbox, as Nix's sandbox does.
-pub fn evaluate_with_shell(args: &BuildArgs) -> std::result::Result<(Vec<DrvInfo>, Option<String>), String> {
+pub fn evaluate_with_shell(
+    args: &BuildArgs,
+) -> std::result::Result<(Vec<DrvInfo>, Option<String>), String> {
     let args = args.clone();
     with_big_stack(move || {
         let store = open_store(args.store.as_deref()).map_err(|e| format!("error: {e:#}"))?;
-        let mut gopts = GlueOptions { quiet: args.quiet, ..Default::default() };
+        let mut gopts = GlueOptions {
+            quiet: args.quiet,
+            ..Default::default()
+        };
         if let Some(v) = args.option("embedded-nixpkgs") {
             gopts.embedded_nixpkgs = v == "true" || v == "1";
         }
         if let Some(v) = args.option("tarball-ttl") {
-            gopts.fetch.ttl = v.parse().map_err(|_| format!("error: invalid tarball-ttl '{v}'"))?;
+            gopts.fetch.ttl = v
+                .parse()
+                .map_err(|_| format!("error: invalid tarball-ttl '{v}'"))?;
         }
         let ea = EvalArgs {
             show_trace: args.show_trace,
@@ -54,7 +61,9 @@ pub fn evaluate_with_shell(args: &BuildArgs) -> std::result::Result<(Vec<DrvInfo
         if embedded && !args.dry_run {
             let pkgs = glue.embedded_pkgs().map_err(|e| format!("error: {e}"))?;
             let expr = format!("(import {pkgs} {{}}).bash.drvPath");
-            let v = ev.eval_expr(&expr, Path::new("/")).map_err(|e| ev.format_error(&e))?;
+            let v = ev
+                .eval_expr(&expr, Path::new("/"))
+                .map_err(|e| ev.format_error(&e))?;
             if let evaluator::eval::Value::String(s) = v {
                 shell = Some(s.s.clone());
             }
@@ -63,7 +72,11 @@ pub fn evaluate_with_shell(args: &BuildArgs) -> std::result::Result<(Vec<DrvInfo
     })
 }
 
-fn eval_inner(ev: &mut Evaluator, args: &BuildArgs, ea: &EvalArgs) -> evaluator::eval::Result<Vec<DrvInfo>> {
+fn eval_inner(
+    ev: &mut Evaluator,
+    args: &BuildArgs,
+    ea: &EvalArgs,
+) -> evaluator::eval::Result<Vec<DrvInfo>> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let mut roots = Vec::new();
     if args.expr {
@@ -88,7 +101,11 @@ fn eval_inner(ev: &mut Evaluator, args: &BuildArgs, ea: &EvalArgs) -> evaluator:
     for root in &roots {
         check_auto_args(ev, root, &auto)?;
     }
-    let attr_paths = if args.attr.is_empty() { vec![String::new()] } else { args.attr.clone() };
+    let attr_paths = if args.attr.is_empty() {
+        vec![String::new()]
+    } else {
+        args.attr.clone()
+    };
     let mut drvs = Vec::new();
     for root in roots {
         for p in &attr_paths {
@@ -108,10 +125,18 @@ fn check_auto_args(
 ) -> evaluator::eval::Result<()> {
     use evaluator::eval::ir::Param;
     if let evaluator::eval::Value::Lambda(c) = root {
-        if let Param::Pattern { formals, ellipsis: false, .. } = &c.def.param {
+        if let Param::Pattern {
+            formals,
+            ellipsis: false,
+            ..
+        } = &c.def.param
+        {
             for (name, _) in auto {
                 if !formals.iter().any(|f| &*f.name == name.as_str()) {
-                    let at = ev.show_pos(c.def.pos).map(|p| format!(" at {p}")).unwrap_or_default();
+                    let at = ev
+                        .show_pos(c.def.pos)
+                        .map(|p| format!(" at {p}"))
+                        .unwrap_or_default();
                     return Err(evaluator::eval::mkerr(format!(
                         "argument '{name}' given with --arg/--argstr is not accepted by the function{at}"
                     )));
@@ -204,15 +229,23 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
     let built = realiser.realise_all(&drv_paths)?;
 
     // Out links (nix-build: result, result-2, ...; result-<output> for non-`out` outputs).
-    let base = args.out_link.clone().unwrap_or_else(|| PathBuf::from("result"));
+    let base = args
+        .out_link
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("result"));
     let mut printed = Vec::new();
     for (i, d) in drvs.iter().enumerate() {
         let drv = StorePath::from_absolute(&d.drv_path).map_err(|e| anyhow!("{e}"))?;
-        let outs: &BTreeMap<String, StorePath> =
-            built.get(&drv).ok_or_else(|| anyhow!("'{}' was not built", d.drv_path))?;
-        let out = outs
-            .get(&d.output_name)
-            .ok_or_else(|| anyhow!("derivation '{}' has no output '{}'", d.drv_path, d.output_name))?;
+        let outs: &BTreeMap<String, StorePath> = built
+            .get(&drv)
+            .ok_or_else(|| anyhow!("'{}' was not built", d.drv_path))?;
+        let out = outs.get(&d.output_name).ok_or_else(|| {
+            anyhow!(
+                "derivation '{}' has no output '{}'",
+                d.drv_path,
+                d.output_name
+            )
+        })?;
         if !args.no_out_link {
             let mut link = base.as_os_str().to_os_string();
             if i > 0 {

@@ -38,7 +38,11 @@ impl ScriptRunner for CtxRunner<'_, '_> {
             Ok(())
         } else {
             // extraCommands: in the build sandbox, with the root tree as working directory.
-            let script = format!("cd {} && {}", shell_quote(&root_in_sandbox(&ctx, root_dir)?), script);
+            let script = format!(
+                "cd {} && {}",
+                shell_quote(&root_in_sandbox(&ctx, root_dir)?),
+                script
+            );
             let argv = vec![self.shell.clone(), "-c".to_string(), script];
             ctx.sandbox_run(&argv, &env, &[])
         }
@@ -62,11 +66,19 @@ fn shell_quote(s: &str) -> String {
 fn docker_image(ctx: &mut BuildCtx) -> Result<()> {
     let env = ctx.env.clone();
     let mut roots = Vec::new();
-    for p in env.get("copyToRoot").map(String::as_str).unwrap_or("").split_whitespace() {
+    for p in env
+        .get("copyToRoot")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split_whitespace()
+    {
         let (sp, _) = StorePath::from_absolute_prefix(p)?;
         roots.push(sp);
     }
-    let include = env.get("includeStorePaths").map(|v| v == "1").unwrap_or(true);
+    let include = env
+        .get("includeStorePaths")
+        .map(|v| v == "1")
+        .unwrap_or(true);
     let mut closure = Vec::new();
     if include {
         for p in ctx.closure(&roots)? {
@@ -78,19 +90,23 @@ fn docker_image(ctx: &mut BuildCtx) -> Result<()> {
             });
         }
     }
-    let spec = dockertools::spec_from_env(
-        &|k| env.get(k).cloned(),
-        &|p| ctx.real_path(p),
-        closure,
-    )?;
+    let spec =
+        dockertools::spec_from_env(&|k| env.get(k).cloned(), &|p| ctx.real_path(p), closure)?;
     let mut spec = spec;
     let out = ctx.out()?.to_path_buf();
-    let logical_out = ctx.output_paths.get("out").map(|p| p.to_absolute()).unwrap_or_default();
+    let logical_out = ctx
+        .output_paths
+        .get("out")
+        .map(|p| p.to_absolute())
+        .unwrap_or_default();
     let phys_store = ctx.store.store_dir().to_path_buf();
     let build_dir = ctx.build_dir();
     let shell = env.get("shell").cloned().unwrap_or_default();
     let stream = env.get("stream").map(|v| v == "1").unwrap_or(false);
-    let runner = CtxRunner { ctx: RefCell::new(ctx), shell };
+    let runner = CtxRunner {
+        ctx: RefCell::new(ctx),
+        shell,
+    };
     if !stream {
         return dockertools::build_image(&spec, &runner, &out);
     }
@@ -120,7 +136,10 @@ fn write_stream_script(conf_path: &Path, phys_store: &Path, out: &Path) -> Resul
     let layer = std::fs::read(&layer_path).with_context(|| format!("reading {layer_path}"))?;
     conf["customisation_layer"] = serde_json::Value::String(String::new());
     map_paths(&mut conf, &|s| {
-        Path::new(s).strip_prefix(phys_store).ok().map(|rest| format!("{STORE_ROOT_VAR}/{}", rest.display()))
+        Path::new(s)
+            .strip_prefix(phys_store)
+            .ok()
+            .map(|rest| format!("{STORE_ROOT_VAR}/{}", rest.display()))
     });
     let mut f = std::fs::File::create(out)?;
     write!(
@@ -156,7 +175,9 @@ pub fn op_stream_image(
     _flags: &[String],
     args: &[String],
 ) -> Result<i32> {
-    let file = args.first().context("--stream-image needs the stream executable as argument")?;
+    let file = args
+        .first()
+        .context("--stream-image needs the stream executable as argument")?;
     let file = std::fs::canonicalize(file).with_context(|| format!("cannot read {file}"))?;
     let data = std::fs::read(&file)?;
     let marker = format!("\n{STREAM_MARKER}\n");
@@ -165,7 +186,11 @@ pub fn op_stream_image(
         .position(|w| w == marker.as_bytes())
         .map(|i| i + marker.len())
         .with_context(|| format!("{} is not a streamLayeredImage executable", file.display()))?;
-    let nl = data[start..].iter().position(|&b| b == b'\n').context("truncated stream data")? + start;
+    let nl = data[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .context("truncated stream data")?
+        + start;
     let mut conf: serde_json::Value = serde_json::from_slice(&data[start..nl])?;
     // ROOT/nix/store/<name> -> ROOT/nix/store
     let phys_store = file
@@ -173,8 +198,12 @@ pub fn op_stream_image(
         .context("stream executable outside a store")?
         .to_path_buf();
     map_paths(&mut conf, &|s| {
-        s.strip_prefix(STORE_ROOT_VAR)
-            .map(|rest| phys_store.join(rest.trim_start_matches('/')).display().to_string())
+        s.strip_prefix(STORE_ROOT_VAR).map(|rest| {
+            phys_store
+                .join(rest.trim_start_matches('/'))
+                .display()
+                .to_string()
+        })
     });
     let tmp = tempfile::tempdir()?;
     let layer = tmp.path().join("customisation-layer.tar");

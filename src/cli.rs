@@ -6,7 +6,11 @@ use std::path::PathBuf;
 /// nix-build's interface: evaluate an expression, realise the derivations it yields and
 /// leave `result` symlinks to their outputs.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "rnix-build", version, about = "Build a Nix expression (nix-build compatible)")]
+#[command(
+    name = "rnix-build",
+    version,
+    about = "Build a Nix expression (nix-build compatible)"
+)]
 pub struct BuildArgs {
     /// Files or directories to build (a directory means its default.nix); default ./default.nix.
     /// With -E, the expressions to evaluate.
@@ -127,8 +131,24 @@ mod tests {
     #[test]
     fn parses_nix_build_flags() {
         let a = BuildArgs::try_parse_from([
-            "rnix-build", "--arg", "isDev", "true", "--argstr", "n", "v", "-A", "x.y", "-o",
-            "out", "-j", "2", "--option", "sandbox", "false", "-vv", "default.nix",
+            "rnix-build",
+            "--arg",
+            "isDev",
+            "true",
+            "--argstr",
+            "n",
+            "v",
+            "-A",
+            "x.y",
+            "-o",
+            "out",
+            "-j",
+            "2",
+            "--option",
+            "sandbox",
+            "false",
+            "-vv",
+            "default.nix",
         ])
         .unwrap();
         assert_eq!(a.arg_pairs(), vec![("isDev".into(), "true".into())]);
@@ -143,8 +163,14 @@ mod tests {
 
     #[test]
     fn expr_mode_and_bad_jobs() {
-        let a = BuildArgs::try_parse_from(["rnix-build", "-E", "with import <nixpkgs> {}; hello", "-j", "x"])
-            .unwrap();
+        let a = BuildArgs::try_parse_from([
+            "rnix-build",
+            "-E",
+            "with import <nixpkgs> {}; hello",
+            "-j",
+            "x",
+        ])
+        .unwrap();
         assert!(a.expr);
         assert!(a.jobs().is_err());
     }

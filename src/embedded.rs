@@ -58,7 +58,9 @@ mod tests {
         assert!(is_nixpkgs_url(
             "https://github.com/NixOS/nixpkgs/archive/057f9aecfb71c4437d2b27d3323df7f93c010b7e.tar.gz"
         ));
-        assert!(is_nixpkgs_url("https://nixos.org/channels/nixos-23.11/nixexprs.tar.xz"));
+        assert!(is_nixpkgs_url(
+            "https://nixos.org/channels/nixos-23.11/nixexprs.tar.xz"
+        ));
         assert!(!is_nixpkgs_url("https://example.org/foo.tar.gz"));
     }
     #[test]

@@ -29,7 +29,9 @@ pub struct GlueOptions {
 impl Default for GlueOptions {
     fn default() -> Self {
         GlueOptions {
-            embedded_nixpkgs: std::env::var("RNIX_EMBEDDED_NIXPKGS").map(|v| v != "0" && v != "false").unwrap_or(true),
+            embedded_nixpkgs: std::env::var("RNIX_EMBEDDED_NIXPKGS")
+                .map(|v| v != "0" && v != "false")
+                .unwrap_or(true),
             quiet: false,
             fetch: FetchOptions::default(),
         }
@@ -75,13 +77,20 @@ impl Glue {
         if let Some(p) = self.pkgs.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let tmp = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
+        let tmp =
+            tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
         let dir = tmp.path().join("pkgs");
         std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
-        crate::embedded::write_to(&dir).map_err(|e| format!("writing the embedded package set: {e}"))?;
+        crate::embedded::write_to(&dir)
+            .map_err(|e| format!("writing the embedded package set: {e}"))?;
         let p = self
             .store
-            .add_to_store(crate::embedded::PKGS_NAME, &dir, FileIngestionMethod::Recursive, None)
+            .add_to_store(
+                crate::embedded::PKGS_NAME,
+                &dir,
+                FileIngestionMethod::Recursive,
+                None,
+            )
             .map_err(|e| format!("adding the embedded package set to the store: {e}"))?;
         let s = p.to_absolute();
         *self.pkgs.borrow_mut() = Some(s.clone());
@@ -107,19 +116,30 @@ impl Glue {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| format!("cannot copy '{}' to the store: it has no file name", path.display()))?;
+            .ok_or_else(|| {
+                format!(
+                    "cannot copy '{}' to the store: it has no file name",
+                    path.display()
+                )
+            })?;
         if name.ends_with(".drv") {
             return Err(format!("file names are not allowed to end in '.drv'"));
         }
         let real = self.real(path);
-        std::fs::symlink_metadata(&real)
-            .map_err(|_| format!("getting status of '{}': No such file or directory", path.display()))?;
+        std::fs::symlink_metadata(&real).map_err(|_| {
+            format!(
+                "getting status of '{}': No such file or directory",
+                path.display()
+            )
+        })?;
         let p = self
             .store
             .add_to_store(&name, &real, FileIngestionMethod::Recursive, None)
             .map_err(|e| format!("copying '{}' to the store: {e}", path.display()))?;
         let s = p.to_absolute();
-        self.copied.borrow_mut().insert(path.to_path_buf(), s.clone());
+        self.copied
+            .borrow_mut()
+            .insert(path.to_path_buf(), s.clone());
         Ok(s)
     }
 
@@ -165,7 +185,11 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
     ev.set_hooks(Rc::new(Hooks(glue.clone())));
 
     let g = glue.clone();
-    ev.set_builtin("derivationStrict", 1, Rc::new(move |ev, args| derivation_strict(&g, ev, &args[0])));
+    ev.set_builtin(
+        "derivationStrict",
+        1,
+        Rc::new(move |ev, args| derivation_strict(&g, ev, &args[0])),
+    );
 
     let g = glue.clone();
     ev.set_builtin(
@@ -238,9 +262,14 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
                     }
                 }
             }
-            let path = path.ok_or_else(|| mkerr("missing required 'path' attribute in the first argument to builtins.path"))?;
+            let path = path.ok_or_else(|| {
+                mkerr("missing required 'path' attribute in the first argument to builtins.path")
+            })?;
             let name = name.unwrap_or_else(|| {
-                Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                Path::new(&path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             });
             add_path(&g, ev, &path, &name, filter, recursive, sha256.as_deref())
         }),
@@ -262,9 +291,17 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
     );
 
     let g = glue.clone();
-    ev.set_builtin("fetchurl", 1, Rc::new(move |ev, args| fetch(&g, ev, &args[0], false)));
+    ev.set_builtin(
+        "fetchurl",
+        1,
+        Rc::new(move |ev, args| fetch(&g, ev, &args[0], false)),
+    );
     let g = glue;
-    ev.set_builtin("fetchTarball", 1, Rc::new(move |ev, args| fetch(&g, ev, &args[0], true)));
+    ev.set_builtin(
+        "fetchTarball",
+        1,
+        Rc::new(move |ev, args| fetch(&g, ev, &args[0], true)),
+    );
 }
 
 fn fetch(g: &Glue, ev: &mut Evaluator, arg: &Value, tarball: bool) -> Result<Value> {
@@ -293,9 +330,21 @@ fn fetch(g: &Glue, ev: &mut Evaluator, arg: &Value, tarball: bool) -> Result<Val
         return Ok(Value::string_ctx(p.clone(), Context::from([p])));
     }
     let res = if tarball {
-        fetchers::fetch_tarball(&g.store, &url, sha256.as_deref(), name.as_deref(), &g.opts.fetch)
+        fetchers::fetch_tarball(
+            &g.store,
+            &url,
+            sha256.as_deref(),
+            name.as_deref(),
+            &g.opts.fetch,
+        )
     } else {
-        fetchers::fetch_url(&g.store, &url, sha256.as_deref(), name.as_deref(), &g.opts.fetch)
+        fetchers::fetch_url(
+            &g.store,
+            &url,
+            sha256.as_deref(),
+            name.as_deref(),
+            &g.opts.fetch,
+        )
     };
     let p = res.map_err(|err| mkerr(format!("{err:#}")))?.to_absolute();
     Ok(Value::string_ctx(p.clone(), Context::from([p])))
@@ -312,10 +361,15 @@ fn add_path(
     recursive: bool,
     sha256: Option<&str>,
 ) -> Result<Value> {
-    let method = if recursive { FileIngestionMethod::Recursive } else { FileIngestionMethod::Flat };
+    let method = if recursive {
+        FileIngestionMethod::Recursive
+    } else {
+        FileIngestionMethod::Flat
+    };
     if let Some(h) = sha256 {
         let h = Hash::parse(h, Some(HashAlgo::Sha256)).map_err(e)?;
-        let p = store::store_path::make_fixed_output_path(method, &h, name, [], false).map_err(e)?;
+        let p =
+            store::store_path::make_fixed_output_path(method, &h, name, [], false).map_err(e)?;
         if g.store.is_valid(&p).map_err(e)? {
             let s = p.to_absolute();
             return Ok(Value::string_ctx(s.clone(), Context::from([s])));
@@ -323,7 +377,9 @@ fn add_path(
     }
     let real = g.real(Path::new(path));
     if std::fs::symlink_metadata(&real).is_err() {
-        return Err(mkerr(format!("getting status of '{path}': No such file or directory")));
+        return Err(mkerr(format!(
+            "getting status of '{path}': No such file or directory"
+        )));
     }
     let mut err_slot: Option<evaluator::eval::Error> = None;
     let result = match &filter {
@@ -367,7 +423,8 @@ fn add_path(
     let p = result.map_err(|er| mkerr(format!("copying '{path}' to the store: {er}")))?;
     if let Some(h) = sha256 {
         let h = Hash::parse(h, Some(HashAlgo::Sha256)).map_err(e)?;
-        let want = store::store_path::make_fixed_output_path(method, &h, name, [], false).map_err(e)?;
+        let want =
+            store::store_path::make_fixed_output_path(method, &h, name, [], false).map_err(e)?;
         if want != p {
             return Err(mkerr(format!(
                 "store path mismatch in (possibly filtered) path added from '{path}'"
@@ -382,7 +439,10 @@ fn add_path(
 /// and the output paths, with their contexts.
 fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value> {
     let attrs = ev.expect_attrs(arg)?;
-    let name_t = attrs.get("name").cloned().ok_or_else(|| mkerr("required attribute 'name' missing"))?;
+    let name_t = attrs
+        .get("name")
+        .cloned()
+        .ok_or_else(|| mkerr("required attribute 'name' missing"))?;
     let name_v = ev.force(&name_t)?;
     let drv_name = ev.expect_string(&name_v)?.s.clone();
     if drv_name.ends_with(".drv") {
@@ -411,7 +471,11 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
     let mut json = serde_json::Map::new();
 
     let wrap = |ev: &Evaluator, er: evaluator::eval::Error, pos, key: &str| {
-        ev.add_frame(er, pos, format!("while evaluating the attribute '{key}' of the derivation '{drv_name}'"))
+        ev.add_frame(
+            er,
+            pos,
+            format!("while evaluating the attribute '{key}' of the derivation '{drv_name}'"),
+        )
     };
 
     for attr in attrs.entries.iter() {
@@ -419,7 +483,9 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         if key == "__ignoreNulls" {
             continue;
         }
-        let v = ev.force(&attr.value).map_err(|er| wrap(ev, er, attr.pos, key))?;
+        let v = ev
+            .force(&attr.value)
+            .map_err(|er| wrap(ev, er, attr.pos, key))?;
         if ignore_nulls && matches!(v, Value::Null) {
             continue;
         }
@@ -459,7 +525,9 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
                 "outputHash" => output_hash = Some(s.clone()),
                 "outputHashAlgo" => output_hash_algo = Some(s.clone()),
                 "outputHashMode" => recursive = hash_mode(&s)?,
-                "outputs" => outputs = check_outputs(s.split_whitespace().map(str::to_string).collect())?,
+                "outputs" => {
+                    outputs = check_outputs(s.split_whitespace().map(str::to_string).collect())?
+                }
                 _ => {}
             }
             drv.env.insert(key.to_string(), s);
@@ -468,7 +536,8 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         res.map_err(|er| wrap(ev, er, attr.pos, key))?;
     }
     if structured {
-        drv.env.insert("__json".into(), serde_json::Value::Object(json).to_string());
+        drv.env
+            .insert("__json".into(), serde_json::Value::Object(json).to_string());
     }
 
     // The context gives the inputs.
@@ -481,12 +550,18 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
                 drv.input_srcs.insert(js.clone());
                 if js.ends_with(".drv") {
                     let d = g.read_drv(&js).map_err(e)?;
-                    drv.input_drvs.insert(js, d.outputs.keys().cloned().collect());
+                    drv.input_drvs
+                        .insert(js, d.outputs.keys().cloned().collect());
                 }
             }
         } else if let Some(rest) = c.strip_prefix('!') {
-            let (out, p) = rest.split_once('!').ok_or_else(|| mkerr(format!("invalid context element '{c}'")))?;
-            drv.input_drvs.entry(p.to_string()).or_default().insert(out.to_string());
+            let (out, p) = rest
+                .split_once('!')
+                .ok_or_else(|| mkerr(format!("invalid context element '{c}'")))?;
+            drv.input_drvs
+                .entry(p.to_string())
+                .or_default()
+                .insert(out.to_string());
         } else {
             drv.input_srcs.insert(c.clone());
         }
@@ -501,7 +576,9 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
 
     if let Some(h) = output_hash {
         if outputs != ["out"] {
-            return Err(mkerr("multiple outputs are not supported in fixed-output derivations"));
+            return Err(mkerr(
+                "multiple outputs are not supported in fixed-output derivations",
+            ));
         }
         let algo = match output_hash_algo.as_deref() {
             Some(a) if !a.is_empty() => Some(a.to_string()),
@@ -522,7 +599,11 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         let prefix = if recursive { "r:" } else { "" };
         drv.outputs.insert(
             "out".into(),
-            Output { path: String::new(), hash_algo: format!("{prefix}{}", hash.algo().name()), hash: hash.to_base16() },
+            Output {
+                path: String::new(),
+                hash_algo: format!("{prefix}{}", hash.algo().name()),
+                hash: hash.to_base16(),
+            },
         );
     } else {
         for o in &outputs {
@@ -530,26 +611,39 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         }
     }
 
-    let drv_path = drv.fill_outputs(&drv_name, &mut |p| g.modulo_hash(p)).map_err(e)?;
+    let drv_path = drv
+        .fill_outputs(&drv_name, &mut |p| g.modulo_hash(p))
+        .map_err(e)?;
     let text = drv.to_aterm();
     let refs: BTreeSet<StorePath> = drv.references().map_err(e)?;
-    let written = g.store.add_text_to_store(&format!("{drv_name}.drv"), text.as_bytes(), &refs).map_err(e)?;
+    let written = g
+        .store
+        .add_text_to_store(&format!("{drv_name}.drv"), text.as_bytes(), &refs)
+        .map_err(e)?;
     debug_assert_eq!(written, drv_path);
     let drv_path_s = drv_path.to_absolute();
     // Remember the (unmasked) modulo hash for derivations that depend on this one.
-    let h = drv.hash_modulo(false, &mut |p| g.modulo_hash(p)).map_err(e)?;
+    let h = drv
+        .hash_modulo(false, &mut |p| g.modulo_hash(p))
+        .map_err(e)?;
     g.modulo.borrow_mut().insert(&drv_path_s, h);
 
     let mut out = Attrs::new();
     out.insert(
         "drvPath".into(),
-        Thunk::new(Value::string_ctx(drv_path_s.clone(), Context::from([format!("={drv_path_s}")]))),
+        Thunk::new(Value::string_ctx(
+            drv_path_s.clone(),
+            Context::from([format!("={drv_path_s}")]),
+        )),
         evaluator::eval::Pos::NONE,
     );
     for (o, info) in &drv.outputs {
         out.insert(
             o.as_str().into(),
-            Thunk::new(Value::string_ctx(info.path.clone(), Context::from([format!("!{o}!{drv_path_s}")]))),
+            Thunk::new(Value::string_ctx(
+                info.path.clone(),
+                Context::from([format!("!{o}!{drv_path_s}")]),
+            )),
             evaluator::eval::Pos::NONE,
         );
     }
@@ -560,7 +654,9 @@ fn hash_mode(s: &str) -> Result<bool> {
     match s {
         "recursive" => Ok(true),
         "flat" => Ok(false),
-        _ => Err(mkerr(format!("invalid value '{s}' for 'outputHashMode' attribute"))),
+        _ => Err(mkerr(format!(
+            "invalid value '{s}' for 'outputHashMode' attribute"
+        ))),
     }
 }
 
@@ -597,7 +693,9 @@ fn to_json(ev: &mut Evaluator, v: &Value, ctx: &mut Context) -> Result<serde_jso
         Value::Null => J::Null,
         Value::Bool(b) => J::Bool(*b),
         Value::Int(i) => J::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
         Value::String(s) => {
             ctx.extend(s.ctx.iter().cloned());
             J::String(s.s.clone())
@@ -641,6 +739,8 @@ pub type Wanted = BTreeMap<String, BTreeSet<String>>;
 pub fn instantiate_setup(ev: &mut Evaluator) {
     match LocalStore::open_default() {
         Ok(store) => install(ev, Glue::new(Rc::new(store), GlueOptions::default())),
-        Err(err) => eprintln!("rnix: warning: no store available ({err}); store operations will fail"),
+        Err(err) => {
+            eprintln!("rnix: warning: no store available ({err}); store operations will fail")
+        }
     }
 }

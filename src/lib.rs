@@ -1,6 +1,6 @@
 //! rnix: glue between the evaluator, the store, the realiser, the package set and dockertools.
-pub mod cli;
-pub mod embedded;
 pub mod build_cmd;
 pub mod builders;
+pub mod cli;
+pub mod embedded;
 pub mod glue;

@@ -18,7 +18,13 @@ fn layered_dir(dir: &Path) -> std::path::PathBuf {
 }
 
 fn layers(image: &str) -> Vec<String> {
-    let j = docker_ok(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", image]);
+    let j = docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        image,
+    ]);
     serde_json::from_str(j.trim()).unwrap()
 }
 
@@ -37,11 +43,16 @@ fn layered_image_changes_one_layer_when_main_py_changes() {
     let _ = docker(&["rmi", "-f", image]);
     load(&d.join("result"));
     let before = layers(image);
-    assert!(before.len() > 2, "a layered image has several layers: {before:?}");
+    assert!(
+        before.len() > 2,
+        "a layered image has several layers: {before:?}"
+    );
     assert_eq!(run_and_curl(image), r#"{"message":"Nix is cool!"}"#);
 
     let main = d.join("main.py");
-    let text = std::fs::read_to_string(&main).unwrap().replace("Nix is cool!", "rnix is cool too!");
+    let text = std::fs::read_to_string(&main)
+        .unwrap()
+        .replace("Nix is cool!", "rnix is cool too!");
     std::fs::write(&main, text).unwrap();
     build_ok(&d, &store, &["layered.nix"]);
     let _ = docker(&["rmi", "-f", image]);
@@ -49,7 +60,10 @@ fn layered_image_changes_one_layer_when_main_py_changes() {
     let after = layers(image);
     assert_eq!(before.len(), after.len(), "{before:?} vs {after:?}");
     let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
-    assert_eq!(changed, 1, "exactly one layer changes:\n{before:#?}\n{after:#?}");
+    assert_eq!(
+        changed, 1,
+        "exactly one layer changes:\n{before:#?}\n{after:#?}"
+    );
     assert_eq!(run_and_curl(image), r#"{"message":"rnix is cool too!"}"#);
     let _ = docker(&["rmi", "-f", image]);
 }
@@ -75,7 +89,17 @@ fn oci_output_is_accepted_by_skopeo_and_docker() {
     build_ok(
         &d,
         &store,
-        &["layered.nix", "--arg", "layered", "false", "--argstr", "format", "oci", "-o", "oci"],
+        &[
+            "layered.nix",
+            "--arg",
+            "layered",
+            "false",
+            "--argstr",
+            "format",
+            "oci",
+            "-o",
+            "oci",
+        ],
     );
     let result = std::fs::canonicalize(d.join("oci")).unwrap();
     // skopeo reads an OCI archive; the result may be compressed, so give it the plain tar.
@@ -90,10 +114,20 @@ fn oci_output_is_accepted_by_skopeo_and_docker() {
         .args(["inspect", &format!("oci-archive:{}", tar.display())])
         .output()
         .unwrap();
-    assert!(out.status.success(), "skopeo inspect failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo inspect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["Architecture"], "amd64");
-    assert!(info["Layers"].as_array().map(|l| !l.is_empty()).unwrap_or(false), "{info}");
+    assert!(
+        info["Layers"]
+            .as_array()
+            .map(|l| !l.is_empty())
+            .unwrap_or(false),
+        "{info}"
+    );
 
     let _ = docker(&["rmi", "-f", image]);
     load(&result);
@@ -109,15 +143,26 @@ fn stream_layered_image_pipes_into_docker_load() {
     let _g = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let nix = tmp.path().join("stream.nix");
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/stream.nix"), &nix).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/stream.nix"),
+        &nix,
+    )
+    .unwrap();
     let store = shared_store();
     let out = rnix_build(tmp.path(), &store, &["stream.nix"]);
     assert!(out.status.success());
     let exe = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let _ = docker(&["rmi", "-f", "rnix-stream-test:latest"]);
     // `$(rnix-build …) | docker load`, with rnix-store on PATH.
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rnix-store")).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rnix-store"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let o = Command::new("sh")
         .arg("-c")
         .arg(format!("'{exe}' | docker load"))

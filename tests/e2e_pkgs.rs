@@ -12,14 +12,20 @@ use std::process::Command;
 fn run_in_store_chroot(store_root: &Path, argv: &[&str]) -> std::process::Output {
     let jail = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(jail.path().join("nix/store")).unwrap();
-    let quoted: Vec<String> = argv.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
+    let quoted: Vec<String> = argv
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
     let script = format!(
         "mount --bind '{store}' '{jail}/nix/store' && exec env -i /usr/sbin/chroot '{jail}' {cmd}",
         store = store_root.join("nix/store").display(),
         jail = jail.path().display(),
         cmd = quoted.join(" ")
     );
-    Command::new("unshare").args(["-Urm", "sh", "-c", &script]).output().unwrap()
+    Command::new("unshare")
+        .args(["-Urm", "sh", "-c", &script])
+        .output()
+        .unwrap()
 }
 
 fn logical(printed: &str) -> String {
@@ -33,17 +39,40 @@ fn python_env_runs_with_only_the_store() {
     let env = build_ok(
         tmp.path(),
         &store,
-        &["--no-out-link", "-E", "with import <nixpkgs> {}; python311.withPackages (ps: [ ps.fastapi ps.uvicorn ])"],
+        &[
+            "--no-out-link",
+            "-E",
+            "with import <nixpkgs> {}; python311.withPackages (ps: [ ps.fastapi ps.uvicorn ])",
+        ],
     );
     let env = logical(&env);
     let py = format!("{env}/bin/python3");
-    let o = run_in_store_chroot(&store, &[&py, "-c", "import fastapi, uvicorn, ssl; print('imports ok')"]);
-    assert!(o.status.success(), "python3 failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = run_in_store_chroot(
+        &store,
+        &[
+            &py,
+            "-c",
+            "import fastapi, uvicorn, ssl; print('imports ok')",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "imports ok");
     let uv = format!("{env}/bin/uvicorn");
     let o = run_in_store_chroot(&store, &[&uv, "--version"]);
-    assert!(o.status.success(), "uvicorn --version failed: {}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("0.24.0.post1"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "uvicorn --version failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0.24.0.post1"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 #[test]
@@ -63,14 +92,26 @@ fn seed_app_and_build_env_are_laid_out_as_nixpkgs() {
       in pkgs.buildEnv { name = "image-root"; paths = [ app python ]; pathsToLink = [ "/app" "/bin" ]; }
     "#;
     let root = build_ok(&d, &store, &["--no-out-link", "-E", expr]);
-    let phys = store.join("nix/store").join(logical(&root).trim_start_matches("/nix/store/"));
+    let phys = store
+        .join("nix/store")
+        .join(logical(&root).trim_start_matches("/nix/store/"));
     let app = phys.join("app");
-    assert!(std::fs::symlink_metadata(&app).unwrap().is_dir(), "app/ is a real directory");
+    assert!(
+        std::fs::symlink_metadata(&app).unwrap().is_dir(),
+        "app/ is a real directory"
+    );
     let main = std::fs::read_link(app.join("main.py")).expect("app/main.py is a symlink");
     let main = main.to_string_lossy();
-    assert!(main.starts_with("/nix/store/") && main.ends_with("-api-code/app/main.py"), "{main}");
+    assert!(
+        main.starts_with("/nix/store/") && main.ends_with("-api-code/app/main.py"),
+        "{main}"
+    );
     let uv = std::fs::read_link(phys.join("bin/uvicorn")).expect("bin/uvicorn is a symlink");
-    assert!(uv.to_string_lossy().contains("-env/bin/uvicorn"), "{}", uv.display());
+    assert!(
+        uv.to_string_lossy().contains("-env/bin/uvicorn"),
+        "{}",
+        uv.display()
+    );
 }
 
 /// As in Nix's sandbox, `/bin/sh` exists for builders (the package set's bash).
@@ -81,8 +122,14 @@ fn bin_sh_builder_works_in_the_sandbox() {
     let p = build_ok(
         tmp.path(),
         &store,
-        &["--no-out-link", "-E", r#"derivation { name = "sh-test"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo hello from sh > $out"]; }"#],
+        &[
+            "--no-out-link",
+            "-E",
+            r#"derivation { name = "sh-test"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo hello from sh > $out"]; }"#,
+        ],
     );
-    let phys = store.join("nix/store").join(p.trim_start_matches("/nix/store/"));
+    let phys = store
+        .join("nix/store")
+        .join(p.trim_start_matches("/nix/store/"));
     assert_eq!(std::fs::read_to_string(phys).unwrap(), "hello from sh\n");
 }

@@ -28,17 +28,29 @@ fn seed_image_serves_and_is_reproducible() {
 
     let pa = build_ok(&a, &store_a, &[]);
     let pb = build_ok(&b, &store_b, &[]);
-    assert_eq!(pa, pb, "the same expression gives the same output path in two stores");
+    assert_eq!(
+        pa, pb,
+        "the same expression gives the same output path in two stores"
+    );
     let ra = std::fs::read(a.join("result")).expect("result symlink in the seed folder");
     let rb = std::fs::read(b.join("result")).unwrap();
     assert!(ra == rb, "two builds into two empty stores differ");
 
     remove_image();
     let loaded = load(&a.join("result"));
-    assert!(loaded.contains("Loaded image: simple-python-api:latest"), "{loaded}");
-    let size: u64 = docker_ok(&["image", "inspect", "--format", "{{.Size}}", IMAGE]).trim().parse().unwrap();
+    assert!(
+        loaded.contains("Loaded image: simple-python-api:latest"),
+        "{loaded}"
+    );
+    let size: u64 = docker_ok(&["image", "inspect", "--format", "{{.Size}}", IMAGE])
+        .trim()
+        .parse()
+        .unwrap();
     eprintln!("seed image size: {size} bytes");
-    assert!(size <= 100_000_000, "the seed image is {size} bytes, more than 100 MB");
+    assert!(
+        size <= 100_000_000,
+        "the seed image is {size} bytes, more than 100 MB"
+    );
 
     let body = run_and_curl(IMAGE);
     assert_eq!(body, r#"{"message":"Nix is cool!"}"#);
@@ -67,7 +79,14 @@ fn dev_variants_have_bash_and_coreutils() {
     let d = seed_copy(tmp.path());
     let store = shared_store();
 
-    build_ok(&d, &store, &["-E", "with (import <nixpkgs>{}); callPackage ./default.nix { isDev = true; }"]);
+    build_ok(
+        &d,
+        &store,
+        &[
+            "-E",
+            "with (import <nixpkgs>{}); callPackage ./default.nix { isDev = true; }",
+        ],
+    );
     remove_image();
     load(&d.join("result"));
     check_dev_image();
@@ -98,14 +117,29 @@ fn bad_input_is_reported_and_result_untouched() {
         let out = c.output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} should fail");
-        assert!(err.contains(needle), "{args:?}: expected {needle:?} in:\n{err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in:\n{err}"
+        );
         assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
-        assert_eq!(std::fs::read_link(d.join("result")).unwrap(), sentinel, "result was changed");
+        assert_eq!(
+            std::fs::read_link(d.join("result")).unwrap(),
+            sentinel,
+            "result was changed"
+        );
     };
     check(&["missing.nix"], &[], "missing.nix");
     check(&["--arg", "nosuchArg", "1"], &[], "nosuchArg");
-    check(&["-E", "with import <nixpkgs> {}; nosuchpkg"], &[], "nosuchpkg");
-    check(&["-E", "(import <nixpkgs> {}).nosuchpkg"], &[], "attribute 'nosuchpkg' missing");
+    check(
+        &["-E", "with import <nixpkgs> {}; nosuchpkg"],
+        &[],
+        "nosuchpkg",
+    );
+    check(
+        &["-E", "(import <nixpkgs> {}).nosuchpkg"],
+        &[],
+        "attribute 'nosuchpkg' missing",
+    );
     std::fs::write(d.join("broken.nix"), "{ x = ; }").unwrap();
     check(&["broken.nix"], &[], "broken.nix:1:");
     // An unreachable mirror: a package that is not yet in this store must be downloaded.
@@ -115,10 +149,19 @@ fn bad_input_is_reported_and_result_untouched() {
         .current_dir(&d)
         .env("RNIX_STORE", &empty)
         .env("RNIX_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
-        .env("RNIX_DEBIAN_SECURITY_MIRROR", "http://127.0.0.1:9/debian-security");
+        .env(
+            "RNIX_DEBIAN_SECURITY_MIRROR",
+            "http://127.0.0.1:9/debian-security",
+        );
     let out = c.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "an unreachable mirror must fail the build");
-    assert!(err.contains("127.0.0.1:9"), "the error names the mirror:\n{err}");
+    assert!(
+        !out.status.success(),
+        "an unreachable mirror must fail the build"
+    );
+    assert!(
+        err.contains("127.0.0.1:9"),
+        "the error names the mirror:\n{err}"
+    );
     assert_eq!(std::fs::read_link(d.join("result")).unwrap(), sentinel);
 }

@@ -39,7 +39,11 @@ fn derivations_match_nix_2_8() {
             "let d = import {}; in {{ drvPath = d.drvPath; outputs = builtins.listToAttrs (map (o: {{ name = o; value = d.${{o}}.outPath; }}) (d.outputs or [\"out\"])); }}",
             file.display()
         );
-        let (ok, out, err) = instantiate(store.path(), &dir.join("cases"), &["--eval", "--strict", "--json", "-E", &expr]);
+        let (ok, out, err) = instantiate(
+            store.path(),
+            &dir.join("cases"),
+            &["--eval", "--strict", "--json", "-E", &expr],
+        );
         if !ok {
             failures.push(format!("{name}: evaluation failed: {err}"));
             continue;
@@ -59,7 +63,13 @@ fn derivations_match_nix_2_8() {
         }
         checked += 1;
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), expected.as_array().unwrap().len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        expected.as_array().unwrap().len(),
+        failures.join("\n")
+    );
     assert!(checked >= 100, "only {checked} derivation cases");
 }
 
@@ -95,8 +105,13 @@ fn seed_app_source_path_matches_nix() {
     assert!(ok, "{err}");
     assert_eq!(out.trim(), format!("\"{SEED_SOURCE_PATH}\""));
     // The copy holds main.py only.
-    let p = store.join("nix/store").join(SEED_SOURCE_PATH.strip_prefix("/nix/store/").unwrap());
-    let names: Vec<_> = std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let p = store
+        .join("nix/store")
+        .join(SEED_SOURCE_PATH.strip_prefix("/nix/store/").unwrap());
+    let names: Vec<_> = std::fs::read_dir(&p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("main.py")]);
 
     // Live comparison with Nix 2.8 when it is installed (required under CI).
@@ -113,6 +128,13 @@ fn seed_app_source_path_matches_nix() {
         .current_dir(&d)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("\"{SEED_SOURCE_PATH}\""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("\"{SEED_SOURCE_PATH}\"")
+    );
 }

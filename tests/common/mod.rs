@@ -75,9 +75,16 @@ pub fn build_ok(cwd: &Path, store: &Path, args: &[&str]) -> String {
     let out = rnix_build(cwd, store, args);
     assert!(out.status.success(), "rnix-build {args:?} failed");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let path = stdout.lines().last().expect("an output path on stdout").to_string();
+    let path = stdout
+        .lines()
+        .last()
+        .expect("an output path on stdout")
+        .to_string();
     assert!(path.contains("/nix/store/"), "unexpected stdout: {stdout}");
-    assert!(Path::new(&path).exists(), "the printed path {path} does not exist");
+    assert!(
+        Path::new(&path).exists(),
+        "the printed path {path} does not exist"
+    );
     // The store path itself (the same in every store root).
     path[path.rfind("/nix/store/").unwrap()..].to_string()
 }
@@ -102,19 +109,28 @@ pub fn docker_ok(args: &[&str]) -> String {
 
 pub fn load(result: &Path) -> String {
     let o = sh(&format!("docker load < '{}'", result.display()));
-    assert!(o.status.success(), "docker load failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "docker load failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn http_get(port: u16) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
@@ -145,4 +161,3 @@ pub fn run_and_curl(image: &str) -> String {
         )
     })
 }
-
