@@ -26,7 +26,7 @@
 //!
 //! Conformance runner (`../shared/conformance`, visible lists), with the glue's
 //! `rnix-instantiate`: eval-okay 90/94 (the 4 failures need symlinks that the copied test
-//! data lacks), eval-fail 184/186, eval-fail with `MSG=1` 179/186. Without a store (this
+//! data lacks), eval-fail 184/186, eval-fail with `MSG=1` 181/186. Without a store (this
 //! crate alone): 85/94, 186/186, 165/186. Differential corpus: 455 expressions
 //! (`test_data/eval`), all equal to Nix 2.8's output. Performance: see `bench/eval.sh`.
 //!
