@@ -1,0 +1,1 @@
+(import ../files/lib.nix).b 41

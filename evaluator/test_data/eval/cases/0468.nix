@@ -1,0 +1,1 @@
+scopedImport { x = 21; } ../files/scoped.nix

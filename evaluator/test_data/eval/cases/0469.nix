@@ -1,0 +1,1 @@
+builtins.baseNameOf (builtins.toString ../files/data.txt)

@@ -1,0 +1,1 @@
+let __nixPath = [ { prefix = "f"; path = ../files; } ]; in import <f/lib.nix>

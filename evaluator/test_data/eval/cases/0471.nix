@@ -1,0 +1,1 @@
+let __nixPath = [ { prefix = ""; path = ../files; } ]; in (import <dir>).fromDir

@@ -1,0 +1,1 @@
+builtins.findFile [ { prefix = "x"; path = ../files; } ] "x/data.txt" == ../files/data.txt

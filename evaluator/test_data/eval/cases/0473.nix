@@ -1,0 +1,1 @@
+builtins.tryEval <surely-not-in-search-path>

@@ -1,0 +1,1 @@
+builtins.map (f: builtins.typeOf (import f)) [ ../files/lib.nix ../files/dir ]

@@ -1,0 +1,1 @@
+{ v = x * 2; l = builtins.length [ 1 ]; }
