@@ -445,6 +445,16 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         .ok_or_else(|| mkerr("required attribute 'name' missing"))?;
     let name_v = ev.force(&name_t)?;
     let drv_name = ev.expect_string(&name_v)?.s.clone();
+    if let Err(err) = store::store_path::validate_name(&drv_name) {
+        let bad = drv_name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "+-._?=".contains(*c)));
+        let why = match bad {
+            Some(c) => format!("name '{drv_name}' contains illegal character '{c}'"),
+            None => err.to_string(),
+        };
+        return Err(mkerr(format!("invalid derivation name: {why}. Please pass a different 'name'.")));
+    }
     if drv_name.ends_with(".drv") {
         return Err(mkerr("derivation names are not allowed to end in '.drv'"));
     }
@@ -474,7 +484,7 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         ev.add_frame(
             er,
             pos,
-            format!("while evaluating the attribute '{key}' of the derivation '{drv_name}'"),
+            format!("while evaluating attribute '{key}' of derivation '{drv_name}'"),
         )
     };
 
@@ -490,6 +500,15 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
             continue;
         }
         let res: Result<()> = (|| {
+            if key == "__contentAddressed" || key == "__impure" {
+                if ev.expect_bool(&v)? {
+                    let feature = if key == "__impure" { "impure-derivations" } else { "ca-derivations" };
+                    return Err(mkerr(format!(
+                        "experimental Nix feature '{feature}' is disabled; use '--extra-experimental-features {feature}' to override"
+                    )));
+                }
+                return Ok(());
+            }
             if key == "args" {
                 let l = ev.expect_list(&v)?;
                 for t in l.iter() {
