@@ -397,8 +397,9 @@ impl<'a> Lowerer<'a> {
             ast::Expr::Path(p) => self.path(p, pos)?,
             ast::Expr::Str(s) => {
                 let mut parts = s.normalized_parts();
-                if s.is_indented() {
-                    // Nix's lexer drops a first line consisting only of spaces
+                if s.is_indented() && ind_string_keeps_first_line(s) {
+                    // Nix's lexer drops a first line consisting only of spaces (the syntax
+                    // tree keeps it in the first content token)
                     if let Some(ast::Part::Literal(first)) = parts.first_mut() {
                         let t = first.trim_start_matches(' ');
                         if let Some(rest) = t.strip_prefix('\n') {
@@ -921,4 +922,24 @@ fn full_name(path: &[ast::Attr]) -> String {
         .map(|a| a.static_name().unwrap_or_else(|| "\"${...}\"".into()))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// Whether the first content token of an indented string still holds a first line made of
+/// spaces only (`''` followed by spaces and a newline), which Nix's lexer drops.
+fn ind_string_keeps_first_line(s: &ast::Str) -> bool {
+    use crate::syntax::SyntaxKind;
+    let mut toks = s
+        .syntax()
+        .children_with_tokens()
+        .filter_map(|e| e.into_token());
+    match toks.next() {
+        Some(t) if t.kind() == SyntaxKind::TOKEN_IND_STRING_START && t.text() == "''" => {}
+        _ => return false,
+    }
+    match toks.next() {
+        Some(t) if t.kind() == SyntaxKind::TOKEN_STRING_CONTENT => {
+            t.text().trim_start_matches(' ').starts_with('\n')
+        }
+        _ => false,
+    }
 }
