@@ -453,7 +453,9 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
             Some(c) => format!("name '{drv_name}' contains illegal character '{c}'"),
             None => err.to_string(),
         };
-        return Err(mkerr(format!("invalid derivation name: {why}. Please pass a different 'name'.")));
+        return Err(mkerr(format!(
+            "invalid derivation name: {why}. Please pass a different 'name'."
+        )));
     }
     if drv_name.ends_with(".drv") {
         return Err(mkerr("derivation names are not allowed to end in '.drv'"));
@@ -502,7 +504,11 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         let res: Result<()> = (|| {
             if key == "__contentAddressed" || key == "__impure" {
                 if ev.expect_bool(&v)? {
-                    let feature = if key == "__impure" { "impure-derivations" } else { "ca-derivations" };
+                    let feature = if key == "__impure" {
+                        "impure-derivations"
+                    } else {
+                        "ca-derivations"
+                    };
                     return Err(mkerr(format!(
                         "experimental Nix feature '{feature}' is disabled; use '--extra-experimental-features {feature}' to override"
                     )));

@@ -1,3 +1,3 @@
 //! evaluator
-pub mod syntax;
 pub mod eval;
+pub mod syntax;
