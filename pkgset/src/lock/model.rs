@@ -56,8 +56,9 @@ impl PypiEntry {
 impl LockFile {
     /// The deterministic text: sorted keys, 2-space indentation, trailing newline.
     pub fn to_json_string(&self) -> String {
-        // serde_json::Value keeps object keys sorted (BTreeMap).
-        let v = serde_json::to_value(self).expect("lock serialises");
+        // Keys sorted explicitly: serde_json's map keeps insertion order when another crate of
+        // the workspace enables its `preserve_order` feature.
+        let v = sort_keys(serde_json::to_value(self).expect("lock serialises"));
         let mut s = serde_json::to_string_pretty(&v).expect("lock serialises");
         s.push('\n');
         s
@@ -224,5 +225,25 @@ mod tests {
         let e: Vec<String> = vec![];
         let g = vec![("a", b.as_slice()), ("c", e.as_slice())];
         assert!(find_cycle(g.into_iter()).is_none());
+    }
+}
+
+/// `v` with the keys of every object in sorted order.
+fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(sort_keys).collect())
+        }
+        other => other,
     }
 }
