@@ -17,7 +17,7 @@ f1() { py "'%.1f' % ($1)"; }
 f0() { py "'%.0f' % ($1)"; }
 
 # ratio A B: A / B with two decimals (or n/a).
-ratio() { python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print("%.2f" % (a / b) if b > 0 else "n/a")' "$1" "$2"; }
+ratio() { python3 -c 'import sys; a, b = float(eval(sys.argv[1])), float(eval(sys.argv[2])); print("%.2f" % (a / b) if b > 0 else "n/a")' "$1" "$2"; }
 
 # hf NAME HYPERFINE-ARGS... COMMANDS...: hyperfine with $RUNS runs and one warm-up;
 # the JSON goes to $W/hf-NAME.json. Fails (with hyperfine's output) if a command fails.
@@ -85,7 +85,12 @@ profile() {
     sed -E 's/::h[0-9a-f]{16}//g; s/[ -]+$//' |
     awk '{ p = $1; c = $2; $1 = ""; $2 = ""; $3 = ""; sub(/^ +/, "");
            if (length($0) > 70) $0 = substr($0, 1, 67) "...";
-           printf "%s%s `%s` (%s)", (NR > 1 ? ", " : ""), p, $0, c } END { print "" }'
+           printf "%s%s `%s` (%s)", (NR > 1 ? ", " : ""), p, $0, c }'
+  printf '; by command: '
+  perf report -i "$W/perf-$name.data" --no-children --stdio --sort comm -g none \
+    --percent-limit 3 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -n 6 |
+    awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 } END { print "" }'
   rm -f "$W/perf-$name.data" "$W/perf-$name.data.old"
 }
 

@@ -7,7 +7,7 @@
 #
 # Environment:
 #   RUNS=5            runs per figure (median); at least 5 for the published file
-#   COLD_RUNS=3       cold seed builds (each with its own empty store; ~2 min each)
+#   COLD_RUNS=5       cold seed builds (each with its own empty store and a full download)
 #   SECTIONS="eval corpus parse nar seed image parallel"   a subset for development; with
 #                     a subset the file goes to $W/BENCHMARKS.md unless BENCH_OUT is set
 #   BENCH_OUT=FILE    where to write the Markdown (default docs/BENCHMARKS.md)
@@ -25,7 +25,7 @@ cd "$repo"
 source "$here/lib.sh"
 
 RUNS=${RUNS:-5}
-COLD_RUNS=${COLD_RUNS:-3}
+COLD_RUNS=${COLD_RUNS:-5}
 ALL="eval corpus parse nar seed image parallel"
 SECTIONS=${SECTIONS:-$ALL}
 PROFILE=${PROFILE:-1}
@@ -297,6 +297,10 @@ if want image && [ "$seed_ok" = 1 ]; then
       if [ "$PROFILE" = 1 ] && python3 -c "import sys; sys.exit(0 if $s < 1 else 1)"; then
         profiles+=("Image writing with gzip ($s× the throughput of tar | gzip), self time: $(profile imagewrite "$IW" "$st" "$drv" "$W/w.tar.gz" gz)")
       fi
+      s=$(ratio "$wnt" "$tnt")
+      if [ "$PROFILE" = 1 ] && python3 -c "import sys; sys.exit(0 if $s < 1 else 1)"; then
+        profiles+=("Image writing uncompressed ($s× the throughput of tar), self time: $(profile imagewrite-none "$IW" "$st" "$drv" "$W/w.tar" none)")
+      fi
       rm -f "$W"/w.tar* "$W"/t.tar*
     else
       md image "| image writing | failed | | |"
@@ -423,9 +427,10 @@ section() { # section TITLE FILE-SUFFIX INTRO
   echo
   echo "Machine: $(machine) Load average at the start: $load_start."
   echo
-  echo "Each figure is the median of $RUNS runs (hyperfine, one warm-up run, page cache warm)"
-  echo "except the cold seed build (median of ${COLD_RUNS}: each takes minutes and downloads everything"
-  echo "again into its own empty store). Every ratio compares figures measured in the same run."
+  echo "Each figure is the median of $RUNS runs (hyperfine with one warm-up run and a warm page cache,"
+  echo "or a loop of \`/usr/bin/time\` runs); the cold seed build is the median of $COLD_RUNS runs, each"
+  echo "downloading everything again into its own empty store. Every ratio compares figures measured in"
+  echo "the same run of the script."
   echo "Speed-up = peer's time / rnix's time (above 1: rnix is faster); MB = 10^6 bytes."
   echo "Release build of rnix (\`cargo build --release\`)."
   section "Evaluation: rnix-instantiate vs nix-instantiate --eval --strict" eval \
@@ -452,7 +457,7 @@ section() { # section TITLE FILE-SUFFIX INTRO
   printf '\n## Reproduce\n\n'
   echo '```'
   echo 'apt-get install -y hyperfine time linux-perf   # plus Nix 2.8 and Docker'
-  echo 'bench/run.sh                                   # RUNS=5 COLD_RUNS=3 by default'
+  echo 'bench/run.sh                                   # RUNS=5 COLD_RUNS=5 by default'
   echo '```'
 } >"$out"
 
