@@ -15,7 +15,7 @@ fail=0
 run() { # run LABEL LIST MIN_PERCENT [ENV...]
   local label=$1 list=$2 min=$3; shift 3
   local line
-  line=$(env "$@" "$conf/run-with.sh" "$bin" "$conf/$list" 2>/dev/null | tail -n 1)
+  line=$(env "$@" "$conf/run-with.sh" "$bin" "$conf/$list" 2>/dev/null | tail -n 1) || true
   local p f
   p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
   f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
