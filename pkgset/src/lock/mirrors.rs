@@ -13,69 +13,8 @@ pub struct DebianMirrors {
     pub security: String,
 }
 
-/// One apt source: its URIs and suites.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AptSource {
-    pub uris: Vec<String>,
-    pub suites: Vec<String>,
-}
-
-/// Parses deb822 `.sources` text (only `Types: deb` entries, `Enabled: no` skipped).
-pub fn parse_deb822_sources(text: &str) -> Vec<AptSource> {
-    let mut out = Vec::new();
-    for stanza in text.split("\n\n") {
-        let mut types = Vec::new();
-        let mut uris = Vec::new();
-        let mut suites = Vec::new();
-        let mut enabled = true;
-        for line in stanza.lines() {
-            if line.starts_with('#') {
-                continue;
-            }
-            let Some((k, v)) = line.split_once(':') else {
-                continue;
-            };
-            let words = || v.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-            match k.trim().to_ascii_lowercase().as_str() {
-                "types" => types = words(),
-                "uris" => uris = words(),
-                "suites" => suites = words(),
-                "enabled" => enabled = !v.trim().eq_ignore_ascii_case("no"),
-                _ => {}
-            }
-        }
-        if enabled && types.iter().any(|t| t == "deb") && !uris.is_empty() {
-            out.push(AptSource { uris, suites });
-        }
-    }
-    out
-}
-
-/// Parses one-line `sources.list` text (`deb [opts] URI suite comp…`).
-pub fn parse_sources_list(text: &str) -> Vec<AptSource> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        let mut words = line.split_whitespace().peekable();
-        if words.next() != Some("deb") {
-            continue;
-        }
-        if words.peek().is_some_and(|w| w.starts_with('[')) {
-            for w in words.by_ref() {
-                if w.ends_with(']') {
-                    break;
-                }
-            }
-        }
-        if let (Some(uri), Some(suite)) = (words.next(), words.next()) {
-            out.push(AptSource {
-                uris: vec![uri.to_string()],
-                suites: vec![suite.to_string()],
-            });
-        }
-    }
-    out
-}
+// apt's source formats are parsed by the realiser, which resolves `mirror://` URLs at build time.
+pub use realise::fetch::{parse_deb822_sources, parse_sources_list, AptSource};
 
 /// Reads apt's configured sources from `root` (normally `/`).
 pub fn apt_sources(root: &Path) -> Vec<AptSource> {
