@@ -165,53 +165,16 @@ pub fn fetch_url(
     let name = name
         .map(str::to_string)
         .unwrap_or_else(|| url_base_name(url));
-    let expected = sha256.map(parse_sha256).transpose()?;
-    if let Some(h) = &expected {
-        let p = make_fixed_output_path(FileIngestionMethod::Flat, h, &name, [], false)?;
-        if store.is_valid(&p)? {
-            store.add_temp_root(&p)?;
-            return Ok(p);
-        }
-    }
-    let key = cache_key("file", url, &name);
-    let (fresh, stale) = fresh_cached(store, &key, opts.ttl)?;
-    let path = if let Some(p) = fresh {
-        p
-    } else {
-        match download_tmp(url, opts, stale.as_ref().and_then(|e| e.etag.as_deref()))? {
-            None => {
-                let e = stale.expect("304 only with a cached entry");
-                let p = StorePath::from_absolute(&e.store_path)?;
-                save_cache_entry(store, key, CacheEntry { time: now(), ..e })?;
-                p
-            }
-            Some((_dir, file, etag)) => {
-                let p = store.add_to_store(&name, &file, FileIngestionMethod::Flat, None)?;
-                save_cache_entry(
-                    store,
-                    key,
-                    CacheEntry {
-                        store_path: p.to_absolute(),
-                        time: now(),
-                        etag,
-                    },
-                )?;
-                p
-            }
-        }
-    };
-    if let Some(h) = expected {
-        let got = store::hash::hash_file(HashAlgo::Sha256, &store.real_path(&path))?;
-        if got != h {
-            bail!(
-                "hash mismatch in file downloaded from '{url}':\n  specified: {}\n  got:       {}",
-                h.encode(Encoding::Base32, true),
-                got.encode(Encoding::Base32, true)
-            );
-        }
-    }
-    store.add_temp_root(&path)?;
-    Ok(path)
+    fetch_cached(
+        store,
+        "file",
+        url,
+        sha256,
+        &name,
+        FileIngestionMethod::Flat,
+        opts,
+        &|_, file| Ok(store.add_to_store(&name, file, FileIngestionMethod::Flat, None)?),
+    )
 }
 
 /// `builtins.fetchTarball`: the tarball (or zip) at `url`, unpacked; its single top-level
@@ -226,15 +189,47 @@ pub fn fetch_tarball(
     opts: &FetchOptions,
 ) -> Result<StorePath> {
     let name = name.unwrap_or("source").to_string();
+    fetch_cached(
+        store,
+        "tarball",
+        url,
+        sha256,
+        &name,
+        FileIngestionMethod::Recursive,
+        opts,
+        &|dir, file| {
+            let unpacked = dir.join("unpacked");
+            unpack::unpack_archive(file, &unpacked)
+                .with_context(|| format!("unpacking the tarball downloaded from '{url}'"))?;
+            let top = unpack::single_top_level(&unpacked, url)?;
+            Ok(store.add_to_store(&name, &top, FileIngestionMethod::Recursive, None)?)
+        },
+    )
+}
+
+/// What `fetch_url` and `fetch_tarball` share: reuse a valid path when the hash is known,
+/// else the TTL/ETag cache, else download into a temporary directory and `ingest` it; then
+/// check the expected hash (flat: of the file; recursive: of the NAR).
+#[allow(clippy::too_many_arguments)]
+fn fetch_cached(
+    store: &LocalStore,
+    kind: &str,
+    url: &str,
+    sha256: Option<&str>,
+    name: &str,
+    method: FileIngestionMethod,
+    opts: &FetchOptions,
+    ingest: &dyn Fn(&std::path::Path, &std::path::Path) -> Result<StorePath>,
+) -> Result<StorePath> {
     let expected = sha256.map(parse_sha256).transpose()?;
     if let Some(h) = &expected {
-        let p = make_fixed_output_path(FileIngestionMethod::Recursive, h, &name, [], false)?;
+        let p = make_fixed_output_path(method, h, name, [], false)?;
         if store.is_valid(&p)? {
             store.add_temp_root(&p)?;
             return Ok(p);
         }
     }
-    let key = cache_key("tarball", url, &name);
+    let key = cache_key(kind, url, name);
     let (fresh, stale) = fresh_cached(store, &key, opts.ttl)?;
     let path = if let Some(p) = fresh {
         p
@@ -247,11 +242,7 @@ pub fn fetch_tarball(
                 p
             }
             Some((dir, file, etag)) => {
-                let unpacked = dir.path().join("unpacked");
-                unpack::unpack_archive(&file, &unpacked)
-                    .with_context(|| format!("unpacking the tarball downloaded from '{url}'"))?;
-                let top = unpack::single_top_level(&unpacked, url)?;
-                let p = store.add_to_store(&name, &top, FileIngestionMethod::Recursive, None)?;
+                let p = ingest(dir.path(), &file)?;
                 save_cache_entry(
                     store,
                     key,
@@ -266,7 +257,12 @@ pub fn fetch_tarball(
         }
     };
     if let Some(h) = expected {
-        let got = store.path_info(&path)?.nar_hash;
+        let got = match method {
+            FileIngestionMethod::Flat => {
+                store::hash::hash_file(HashAlgo::Sha256, &store.real_path(&path))?
+            }
+            FileIngestionMethod::Recursive => store.path_info(&path)?.nar_hash,
+        };
         if got != h {
             bail!(
                 "hash mismatch in file downloaded from '{url}':\n  specified: {}\n  got:       {}",
