@@ -519,18 +519,7 @@ fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) ->
     }
     layer::add_missing_parents(&mut entries, 0o755);
 
-    let mut layers = Vec::new();
-    let mut base_history = Vec::new();
-    if let Some(b) = &base {
-        for (i, (p, d)) in b.layers.iter().enumerate() {
-            layers.push(Layer::from_file(
-                p.clone(),
-                d.clone(),
-                format!("base layer {}", i + 1),
-            )?);
-        }
-        base_history = b.config["history"].as_array().cloned().unwrap_or_default();
-    }
+    let (mut layers, base_history) = base_layers(base.as_ref())?;
     let base_count = layers.len();
     layers.push(Layer::from_entries(
         entries,
@@ -585,6 +574,23 @@ pub struct StreamConf {
     pub customisation_layer: PathBuf,
     pub customisation_diff_id: String,
     pub customisation_paths: Vec<String>,
+}
+
+/// The layers of a base image (`fromImage`), in order, and its history entries.
+fn base_layers(base: Option<&base::BaseImage>) -> Result<(Vec<Layer>, Vec<Value>)> {
+    let Some(b) = base else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let mut layers = Vec::new();
+    for (i, (p, d)) in b.layers.iter().enumerate() {
+        layers.push(Layer::from_file(
+            p.clone(),
+            d.clone(),
+            format!("base layer {}", i + 1),
+        )?);
+    }
+    let history = b.config["history"].as_array().cloned().unwrap_or_default();
+    Ok((layers, history))
 }
 
 /// Build-time part of `streamLayeredImage`: plan the layers, build the customisation
@@ -768,18 +774,7 @@ pub fn stream_image(conf_json_path: &Path, out: &mut dyn Write) -> Result<()> {
         )?),
         None => None,
     };
-    let mut layers = Vec::new();
-    let mut base_history = Vec::new();
-    if let Some(b) = &base {
-        for (i, (p, d)) in b.layers.iter().enumerate() {
-            layers.push(Layer::from_file(
-                p.clone(),
-                d.clone(),
-                format!("base layer {}", i + 1),
-            )?);
-        }
-        base_history = b.config["history"].as_array().cloned().unwrap_or_default();
-    }
+    let (mut layers, base_history) = base_layers(base.as_ref())?;
     let base_count = layers.len();
     for paths in &conf.store_layers {
         let mut entries = Entries::new();
