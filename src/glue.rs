@@ -366,11 +366,19 @@ fn add_path(
     } else {
         FileIngestionMethod::Flat
     };
-    if let Some(h) = sha256 {
-        let h = Hash::parse(h, Some(HashAlgo::Sha256)).map_err(e)?;
-        let p =
-            store::store_path::make_fixed_output_path(method, &h, name, [], false).map_err(e)?;
-        if g.store.is_valid(&p).map_err(e)? {
+    // The path the expected hash gives: reused when valid, else the copy must land there.
+    let expected = match sha256 {
+        Some(h) => {
+            let h = Hash::parse(h, Some(HashAlgo::Sha256)).map_err(e)?;
+            Some(
+                store::store_path::make_fixed_output_path(method, &h, name, [], false)
+                    .map_err(e)?,
+            )
+        }
+        None => None,
+    };
+    if let Some(p) = &expected {
+        if g.store.is_valid(p).map_err(e)? {
             let s = p.to_absolute();
             return Ok(Value::string_ctx(s.clone(), Context::from([s])));
         }
@@ -421,10 +429,7 @@ fn add_path(
         return Err(er);
     }
     let p = result.map_err(|er| mkerr(format!("copying '{path}' to the store: {er}")))?;
-    if let Some(h) = sha256 {
-        let h = Hash::parse(h, Some(HashAlgo::Sha256)).map_err(e)?;
-        let want =
-            store::store_path::make_fixed_output_path(method, &h, name, [], false).map_err(e)?;
+    if let Some(want) = expected {
         if want != p {
             return Err(mkerr(format!(
                 "store path mismatch in (possibly filtered) path added from '{path}'"
