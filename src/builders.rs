@@ -75,24 +75,24 @@ fn docker_image(ctx: &mut BuildCtx) -> Result<()> {
         let (sp, _) = StorePath::from_absolute_prefix(p)?;
         roots.push(sp);
     }
-    let include = env
-        .get("includeStorePaths")
-        .map(|v| v == "1")
-        .unwrap_or(true);
+    // The closure is also what symlinks in the contents may lead to (they are resolved
+    // inside it only), so it is given even when `includeStorePaths` leaves it out of the
+    // image.
     let mut closure = Vec::new();
-    if include {
-        for p in ctx.closure(&roots)? {
-            let refs = ctx.store.references(&p)?;
-            closure.push(ClosureEntry {
-                logical: p.to_absolute(),
-                real: ctx.store.real_path(&p),
-                references: refs.iter().map(|r| r.to_absolute()).collect(),
-            });
-        }
+    for p in ctx.closure(&roots)? {
+        let refs = ctx.store.references(&p)?;
+        closure.push(ClosureEntry {
+            logical: p.to_absolute(),
+            real: ctx.store.real_path(&p),
+            references: refs.iter().map(|r| r.to_absolute()).collect(),
+        });
     }
     let spec =
         dockertools::spec_from_env(&|k| env.get(k).cloned(), &|p| ctx.real_path(p), closure)?;
     let mut spec = spec;
+    // Scratch trees in the build directory (under the store's state directory, removed with
+    // the build, or by the next run or GC when the build was killed).
+    spec.scratch_dir = Some(ctx.build_dir().join("image"));
     let out = ctx.out()?.to_path_buf();
     let logical_out = ctx
         .output_paths

@@ -5,6 +5,7 @@ use serde_json::Value;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use store::confine::{Resolution, View};
 
 /// A loaded base image: its layers as uncompressed tar files and its config.
 pub struct BaseImage {
@@ -17,17 +18,19 @@ pub struct BaseImage {
 /// Open `path`, transparently decompressing gzip or zstd.
 pub fn open_maybe_compressed(path: &Path) -> Result<Box<dyn Read>> {
     let f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut r = BufReader::new(f);
+    open_maybe_compressed_reader(f).with_context(|| path.display().to_string())
+}
+
+/// [`open_maybe_compressed`] of any reader.
+pub fn open_maybe_compressed_reader<'a>(r: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    let mut r = BufReader::new(r);
     let head = r.fill_buf()?.to_vec();
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(r))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Box::new(zstd::stream::read::Decoder::with_buffer(r)?)
     } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']) {
-        bail!(
-            "{}: bzip2/xz compressed images are not supported as fromImage (use gzip, zstd or none)",
-            path.display()
-        )
+        bail!("bzip2/xz compressed images are not supported as fromImage (use gzip, zstd or none)")
     } else {
         Box::new(r)
     })
@@ -38,6 +41,8 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_slice(&s).with_context(|| format!("invalid JSON in {}", path.display()))
 }
 
+/// The regular file `rel` of the unpacked archive in `dir`; a symlink in the archive is
+/// followed inside `dir` only (never to the host's files).
 fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
     let p = Path::new(rel);
     if p.is_absolute()
@@ -46,24 +51,35 @@ fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
     {
         bail!("unsafe path {rel} in base image manifest");
     }
-    Ok(dir.join(p))
+    match View::Tree(dir).resolve(p, true) {
+        Resolution::Found {
+            physical, metadata, ..
+        } if metadata.is_file() => Ok(physical),
+        _ => bail!("base image lacks {rel}"),
+    }
 }
 
 /// Load `path` (a docker-archive such as another rnix image). `name`/`tag` choose the
 /// image when the archive holds several (`fromImageName`/`fromImageTag`); by default the
-/// first image is used.
-pub fn load(path: &Path, name: Option<&str>, tag: Option<&str>) -> Result<BaseImage> {
+/// first image is used. It is unpacked into a temporary directory in `scratch` (default:
+/// the system's temporary directory).
+pub fn load(
+    path: &Path,
+    name: Option<&str>,
+    tag: Option<&str>,
+    scratch: Option<&Path>,
+) -> Result<BaseImage> {
     let ctx = || format!("fromImage {}", path.display());
     if !path.exists() {
         bail!("fromImage {} does not exist", path.display());
     }
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let dir = crate::scratch(scratch)?;
     let unpacked = dir.path().join("archive");
     fs::create_dir(&unpacked)?;
     tar::Archive::new(open_maybe_compressed(path).with_context(ctx)?)
         .unpack(&unpacked)
         .with_context(|| format!("fromImage {} is not a tar archive", path.display()))?;
-    let manifest = read_json(&unpacked.join("manifest.json"))
+    let manifest = read_json(&inside(&unpacked, "manifest.json")?)
         .with_context(|| format!("fromImage {} is not a docker-archive", path.display()))?;
     let images = manifest
         .as_array()

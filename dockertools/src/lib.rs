@@ -139,6 +139,10 @@ pub struct ImageSpec {
     /// the customisation layer instead of a layer of their own (see
     /// [`popularity::plan_layers`]). Default 1 MiB.
     pub small_path_bytes: u64,
+    /// Where temporary trees go (the image root, the unpacked base image); `None`: the
+    /// system's temporary directory. Builders give a directory of the build (inside the
+    /// store's state directory), so a killed build leaves nothing elsewhere.
+    pub scratch_dir: Option<PathBuf>,
 }
 
 impl ImageSpec {
@@ -164,8 +168,26 @@ impl ImageSpec {
             max_layers: 100,
             format: Format::Docker,
             small_path_bytes: 1 << 20,
+            scratch_dir: None,
         }
     }
+}
+
+/// A temporary directory in `dir` (or the system's temporary directory), removed on drop.
+pub fn scratch(dir: Option<&Path>) -> Result<tempfile::TempDir> {
+    let b = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("rnix-image-");
+        b
+    };
+    match dir {
+        Some(d) => {
+            fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            b.tempdir_in(d)
+        }
+        None => b.tempdir(),
+    }
+    .context("creating a temporary directory")
 }
 
 /// The tag nixpkgs uses when none is given: the hash part of the output's file name.
@@ -265,22 +287,22 @@ fn store_map(spec: &ImageSpec) -> Result<StoreMap> {
     Ok(m)
 }
 
-fn check_inputs(spec: &ImageSpec) -> Result<()> {
+/// Check the inputs; returns each `copyToRoot` input as a directory `(logical, physical)`,
+/// its symlinks resolved inside the store only.
+fn check_inputs(spec: &ImageSpec, map: &StoreMap) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut dirs = Vec::new();
     for r in &spec.copy_to_root {
-        let md = fs::metadata(&r.real).with_context(|| {
+        tree::store_name(&r.logical).with_context(|| {
+            format!("copyToRoot input {} is not a path in /nix/store", r.logical)
+        })?;
+        let d = tree::input_dir(&r.logical, map).with_context(|| {
             format!(
-                "copyToRoot input {} does not exist (looked at {})",
+                "copyToRoot input {} (looked at {})",
                 r.logical,
                 r.real.display()
             )
         })?;
-        if !md.is_dir() {
-            bail!(
-                "copyToRoot input {} is not a directory ({})",
-                r.logical,
-                r.real.display()
-            );
-        }
+        dirs.push(d);
     }
     for c in &spec.closure {
         tree::store_name(&c.logical)
@@ -293,7 +315,7 @@ fn check_inputs(spec: &ImageSpec) -> Result<()> {
             )
         })?;
     }
-    Ok(())
+    Ok(dirs)
 }
 
 fn dir_entry(mode: u32) -> Entry {
@@ -341,8 +363,20 @@ fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Resu
     }
     let nix = root.join("nix");
     let store = nix.join("store");
-    let created_nix = !nix.exists();
-    let created_store = !store.exists();
+    // The store is mounted at /nix/store: both must be real directories of the tree (a
+    // symlink there would make the mount, done outside the chroot, land elsewhere).
+    for d in [&nix, &store] {
+        if let Ok(md) = fs::symlink_metadata(d) {
+            if !md.is_dir() {
+                bail!(
+                    "cannot run the image scripts: /{} in the image is not a directory (it comes from copyToRoot)",
+                    d.strip_prefix(root).unwrap_or(d).display()
+                );
+            }
+        }
+    }
+    let created_nix = fs::symlink_metadata(&nix).is_err();
+    let created_store = fs::symlink_metadata(&store).is_err();
     fs::create_dir_all(&store).context("creating nix/store in the image root")?;
     for (what, script, as_root) in scripts {
         runner
@@ -430,10 +464,10 @@ pub fn build_image(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) -> R
 
 fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) -> Result<()> {
     if spec.layered {
-        let work = tempfile::tempdir().context("creating a temporary directory")?;
+        let work = scratch(spec.scratch_dir.as_deref())?;
         let conf = prepare_stream_with_tag(spec, runner, work.path(), out)?;
         let mut w = OutWriter::create(out, spec.compressor)?;
-        stream_image(&conf, &mut w)?;
+        stream_image_in(&conf, &mut w, spec.scratch_dir.as_deref())?;
         return w.finish();
     }
     let name = check_name(&spec.name)?;
@@ -443,18 +477,19 @@ fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) ->
     };
     check_tag(&tag)?;
     let created = resolve_created(&spec.created)?;
-    check_inputs(spec)?;
     let map = store_map(spec)?;
+    let inputs = check_inputs(spec, &map)?;
     let base = match &spec.from_image {
         Some(p) => Some(base::load(
             p,
             spec.from_image_name.as_deref(),
             spec.from_image_tag.as_deref(),
+            spec.scratch_dir.as_deref(),
         )?),
         None => None,
     };
 
-    let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let work = scratch(spec.scratch_dir.as_deref())?;
     let root = work.path().join("root");
     fs::create_dir(&root)?;
     let mut base_store: std::collections::HashSet<String> = Default::default();
@@ -487,10 +522,11 @@ fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) ->
     };
 
     let mut modes = tree::DirModes::default();
-    for input in &spec.copy_to_root {
+    for (input, (logical, real)) in spec.copy_to_root.iter().zip(&inputs) {
         tree::copy_contents(
             &root,
-            &input.real,
+            real,
+            logical,
             &root,
             &map,
             spec.keep_contents_dirlinks,
@@ -616,16 +652,17 @@ fn prepare_stream_with_tag(
     check_tag(&tag)?;
     resolve_created(&spec.created)?;
     merge_config(&spec.config, None)?;
-    check_inputs(spec)?;
+    let map = store_map(spec)?;
+    let inputs = check_inputs(spec, &map)?;
     if spec.max_layers < 2 {
         bail!("maxLayers must be at least 2 (got {})", spec.max_layers);
     }
-    let map = store_map(spec)?;
     let base_layers = match &spec.from_image {
         Some(p) => base::load(
             p,
             spec.from_image_name.as_deref(),
             spec.from_image_tag.as_deref(),
+            spec.scratch_dir.as_deref(),
         )?
         .layers
         .len(),
@@ -676,19 +713,13 @@ fn prepare_stream_with_tag(
     };
 
     // Customisation layer.
-    let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let work = scratch(spec.scratch_dir.as_deref())?;
     let root = work.path().join("root");
     fs::create_dir(&root)?;
     let mut modes = tree::DirModes::default();
-    for input in &spec.copy_to_root {
-        tree::link_farm(
-            &input.real,
-            Path::new(&input.logical),
-            &root,
-            &map,
-            &mut modes,
-        )
-        .with_context(|| format!("linking {} into the image", input.logical))?;
+    for (input, (_, real)) in spec.copy_to_root.iter().zip(&inputs) {
+        tree::link_farm(real, Path::new(&input.logical), &root, &map, &mut modes)
+            .with_context(|| format!("linking {} into the image", input.logical))?;
     }
     modes.apply()?;
     ensure_tmp(&root)?;
@@ -761,6 +792,15 @@ fn tree_size(p: &Path) -> Result<u64> {
 /// configuration at `conf_json_path` to `out`. Each store layer is hashed first, then
 /// written, so nothing is stored on disk.
 pub fn stream_image(conf_json_path: &Path, out: &mut dyn Write) -> Result<()> {
+    stream_image_in(conf_json_path, out, None)
+}
+
+/// [`stream_image`] with the base image (if any) unpacked in `scratch`.
+fn stream_image_in(
+    conf_json_path: &Path,
+    out: &mut dyn Write,
+    scratch: Option<&Path>,
+) -> Result<()> {
     let text = fs::read(conf_json_path)
         .with_context(|| format!("cannot read {}", conf_json_path.display()))?;
     let conf: StreamConf = serde_json::from_slice(&text)
@@ -771,6 +811,7 @@ pub fn stream_image(conf_json_path: &Path, out: &mut dyn Write) -> Result<()> {
             p,
             conf.from_image_name.as_deref(),
             conf.from_image_tag.as_deref(),
+            scratch,
         )?),
         None => None,
     };

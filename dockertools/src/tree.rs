@@ -9,6 +9,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use store::confine::{self, Resolution, View};
 
 /// Maps logical store paths (`/nix/store/<name>/...`) to physical ones.
 #[derive(Debug, Default, Clone)]
@@ -38,74 +39,46 @@ impl StoreMap {
         Ok(())
     }
 
-    /// Physical location of a logical path (which may point inside a store path).
-    pub fn map(&self, logical: &Path) -> Option<PathBuf> {
-        let s = logical.to_str()?;
-        let name = store_name(s)?;
-        let real = self.by_name.get(name)?;
-        let rest = &s[STORE_DIR.len() + 1 + name.len()..];
-        let rest = rest.trim_start_matches('/');
-        Some(if rest.is_empty() {
-            real.clone()
-        } else {
-            real.join(rest)
-        })
+    /// Physical location of a store path given its name (`<hash>-<name>`).
+    pub fn get(&self, name: &str) -> Option<PathBuf> {
+        self.by_name.get(name).cloned()
     }
-}
 
-/// Follow symlinks of a physical path, mapping absolute store targets through `map`.
-/// Returns the final physical path if it exists and is a directory.
-fn resolve_dir(path: &Path, map: &StoreMap) -> Option<PathBuf> {
-    let mut p = path.to_path_buf();
-    for _ in 0..40 {
-        let md = fs::symlink_metadata(&p).ok()?;
-        if md.file_type().is_symlink() {
-            let t = fs::read_link(&p).ok()?;
-            p = if t.is_absolute() {
-                map.map(&t).unwrap_or(t)
-            } else {
-                p.parent()?.join(t)
-            };
-        } else {
-            return if md.is_dir() { Some(p) } else { None };
+    /// Resolve the logical path `logical` with symlinks followed inside the mapped store
+    /// paths only (see [`store::confine`]): a link to `/etc`, `../../../etc` or a store path
+    /// that is not mapped leads nowhere.
+    pub fn resolve(&self, logical: &Path, follow_last: bool) -> Resolution {
+        let map = |n: &str| self.get(n);
+        View::Store {
+            dir: Path::new(STORE_DIR),
+            map: &map,
         }
+        .resolve(logical, follow_last)
     }
-    None
+
+    /// `(logical, physical)` of the directory `logical` leads to, if it is one in the store.
+    pub fn resolve_dir(&self, logical: &Path) -> Option<(PathBuf, PathBuf)> {
+        self.resolve(logical, true).dir()
+    }
 }
 
-/// Resolve a path inside the image root (symlinks interpreted relative to `root`).
-/// Returns the physical path if it is a directory inside the root.
+/// Resolve a physical path inside the image root as if chrooted into `root`. Returns the
+/// physical path if it is a directory.
 fn resolve_in_root(root: &Path, path: &Path) -> Option<PathBuf> {
-    let mut p = path.to_path_buf();
-    for _ in 0..40 {
-        let md = fs::symlink_metadata(&p).ok()?;
-        if md.file_type().is_symlink() {
-            let t = fs::read_link(&p).ok()?;
-            let cand = if t.is_absolute() {
-                root.join(t.strip_prefix("/").ok()?)
-            } else {
-                p.parent()?.join(t)
-            };
-            // Normalise lexically and refuse to leave the root.
-            let mut norm = PathBuf::new();
-            for c in cand.components() {
-                match c {
-                    Component::ParentDir => {
-                        norm.pop();
-                    }
-                    Component::CurDir => {}
-                    other => norm.push(other.as_os_str()),
-                }
-            }
-            if !norm.starts_with(root) {
-                return None;
-            }
-            p = norm;
-        } else {
-            return if md.is_dir() { Some(p) } else { None };
-        }
-    }
-    None
+    let logical = confine::logical_in_tree(root, path)?;
+    View::Tree(root)
+        .resolve(&logical, true)
+        .dir()
+        .map(|(_, p)| p)
+}
+
+/// Source directories being copied (device, inode): a symlink back to one of them is kept
+/// as a link instead of being expanded forever.
+type Ancestors = Vec<(u64, u64)>;
+
+fn dev_ino(p: &Path) -> Result<(u64, u64)> {
+    let md = fs::symlink_metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok((md.dev(), md.ino()))
 }
 
 /// Directories whose final mode is applied after everything has been copied (so that
@@ -158,31 +131,85 @@ fn remove_existing_non_dir(dst: &Path, src: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copy the contents of directory `src` into `dst` with `rsync -a -k`/`-K` semantics as
-/// nixpkgs' `buildImage` uses for `copyToRoot`: symlinks to directories become real
-/// directories unless `keep_dirlinks`; then existing symlinks to directories in the
-/// destination are followed instead. Symlinks to files stay symlinks.
+/// A `copyToRoot` input as a directory: `(logical, physical)` after resolving symlinks inside
+/// the store, or an error if it is not a directory in the store.
+pub fn input_dir(logical: &str, map: &StoreMap) -> Result<(PathBuf, PathBuf)> {
+    match map.resolve(Path::new(logical), true) {
+        Resolution::Found {
+            logical: l,
+            physical,
+            metadata,
+        } if metadata.is_dir() => Ok((l, physical)),
+        Resolution::Found { .. } => bail!("{logical} is not a directory"),
+        Resolution::Missing => bail!("{logical} does not exist"),
+        Resolution::Outside => {
+            bail!("{logical} is a symlink that leads out of the store (refusing to follow it)")
+        }
+        Resolution::Loop => bail!("{logical}: too many levels of symbolic links"),
+    }
+}
+
+/// Copy the contents of directory `src` (physical; `src_logical` is its store path) into
+/// `dst` with `rsync -a -k`/`-K` semantics as nixpkgs' `buildImage` uses for `copyToRoot`:
+/// symlinks to directories become real directories unless `keep_dirlinks`; then existing
+/// symlinks to directories in the destination are followed instead. Symlinks to files stay
+/// symlinks. Symlinks are only followed inside the store paths of `map` (and, for the
+/// destination, inside `root`): one that leads elsewhere (`/etc`, `../../../etc`) is copied
+/// as a symlink, as a sandboxed build would see it.
 pub fn copy_contents(
     root: &Path,
     src: &Path,
+    src_logical: &Path,
     dst: &Path,
     map: &StoreMap,
     keep_dirlinks: bool,
     modes: &mut DirModes,
 ) -> Result<()> {
+    let mut ancestors = vec![dev_ino(src)?];
+    copy_rec(
+        root,
+        src,
+        src_logical,
+        dst,
+        map,
+        keep_dirlinks,
+        modes,
+        &mut ancestors,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn copy_rec(
+    root: &Path,
+    src: &Path,
+    src_logical: &Path,
+    dst: &Path,
+    map: &StoreMap,
+    keep_dirlinks: bool,
+    modes: &mut DirModes,
+    ancestors: &mut Ancestors,
+) -> Result<()> {
     for (name, p) in sorted_children(src)? {
         let d = dst.join(&name);
+        let l = src_logical.join(&name);
         let md =
             fs::symlink_metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
         let ft = md.file_type();
         let dir_src = if ft.is_dir() {
-            Some(p.clone())
+            Some((l.clone(), p.clone()))
         } else if ft.is_symlink() && !keep_dirlinks {
-            resolve_dir(&p, map)
+            map.resolve_dir(&l)
         } else {
             None
         };
-        if let Some(dsrc) = dir_src {
+        let dir_src = match dir_src {
+            Some((dl, dp)) => {
+                let id = dev_ino(&dp)?;
+                (!ancestors.contains(&id)).then_some((dl, dp, id))
+            }
+            None => None,
+        };
+        if let Some((dlog, dsrc, id)) = dir_src {
             let mut target = d.clone();
             if keep_dirlinks {
                 if let Ok(dmd) = fs::symlink_metadata(&d) {
@@ -194,9 +221,20 @@ pub fn copy_contents(
                 }
             }
             make_dir_at(&target)?;
-            let mode = fs::metadata(&dsrc)?.permissions().mode() & 0o7777;
+            let mode = fs::symlink_metadata(&dsrc)?.permissions().mode() & 0o7777;
             modes.0.push((target.clone(), mode));
-            copy_contents(root, &dsrc, &target, map, keep_dirlinks, modes)?;
+            ancestors.push(id);
+            copy_rec(
+                root,
+                &dsrc,
+                &dlog,
+                &target,
+                map,
+                keep_dirlinks,
+                modes,
+                ancestors,
+            )?;
+            ancestors.pop();
         } else if ft.is_symlink() {
             remove_existing_non_dir(&d, &p)?;
             let t = fs::read_link(&p)?;
@@ -219,7 +257,8 @@ pub fn copy_contents(
 
 /// `symlinkJoin`/`lndir` semantics used for the layered images' customisation layer:
 /// directories are created, every other file becomes a symlink to its logical store path.
-/// The first package providing a file wins.
+/// The first package providing a file wins. Symlinks to directories are followed inside the
+/// store paths of `map` only; one leading elsewhere becomes a symlink like a file.
 pub fn link_farm(
     src: &Path,
     logical: &Path,
@@ -227,10 +266,38 @@ pub fn link_farm(
     map: &StoreMap,
     modes: &mut DirModes,
 ) -> Result<()> {
+    let mut ancestors = vec![dev_ino(src)?];
+    link_farm_rec(src, logical, dst, map, modes, &mut ancestors)
+}
+
+fn link_farm_rec(
+    src: &Path,
+    logical: &Path,
+    dst: &Path,
+    map: &StoreMap,
+    modes: &mut DirModes,
+    ancestors: &mut Ancestors,
+) -> Result<()> {
     for (name, p) in sorted_children(src)? {
         let d = dst.join(&name);
         let l = logical.join(&name);
-        if let Some(dsrc) = resolve_dir(&p, map) {
+        let md =
+            fs::symlink_metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let dir_src = if md.is_dir() {
+            Some((l.clone(), p.clone()))
+        } else if md.file_type().is_symlink() {
+            map.resolve_dir(&l)
+        } else {
+            None
+        };
+        let dir_src = match dir_src {
+            Some((_, dp)) => {
+                let id = dev_ino(&dp)?;
+                (!ancestors.contains(&id)).then_some((dp, id))
+            }
+            None => None,
+        };
+        if let Some((dsrc, id)) = dir_src {
             match fs::symlink_metadata(&d) {
                 Ok(md) if md.is_dir() => {}
                 Ok(_) => continue,
@@ -239,7 +306,10 @@ pub fn link_farm(
                     modes.0.push((d.clone(), 0o755));
                 }
             }
-            link_farm(&dsrc, &l, &d, map, modes)?;
+            // Links point at the path as reached from the input (lndir's behaviour).
+            ancestors.push(id);
+            link_farm_rec(&dsrc, &l, &d, map, modes, ancestors)?;
+            ancestors.pop();
         } else {
             if fs::symlink_metadata(&d).is_ok() {
                 continue;
@@ -481,21 +551,25 @@ pub fn extract_layer(root: &Path, r: impl Read, modes: &mut BTreeMap<PathBuf, u3
             continue;
         }
         let fname = rel.file_name().unwrap().to_string_lossy().into_owned();
-        let parent = root.join(rel.parent().unwrap_or(Path::new("")));
-        if fname == ".wh..wh..opq" {
-            if parent.is_dir() {
+        let parent_rel = Path::new("/").join(rel.parent().unwrap_or(Path::new("")));
+        // Symlinks of earlier entries are followed inside the root only (as Docker does):
+        // a layer cannot make the extraction read, write or delete the host's files.
+        if fname == ".wh..wh..opq" || fname.starts_with(".wh.") {
+            let Some((_, parent)) = View::Tree(root).resolve(&parent_rel, true).dir() else {
+                continue;
+            };
+            if fname == ".wh..wh..opq" {
                 for (_, c) in sorted_children(&parent)? {
                     remove_any(&c)?;
                 }
+            } else if let Some(victim) = fname.strip_prefix(".wh.") {
+                remove_any(&parent.join(victim))?;
             }
             continue;
         }
-        if let Some(victim) = fname.strip_prefix(".wh.") {
-            remove_any(&parent.join(victim))?;
-            continue;
-        }
-        fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-        let dst = root.join(&rel);
+        let parent = confine::create_dir_all_in(root, &parent_rel)
+            .with_context(|| format!("creating {} in the image root", parent_rel.display()))?;
+        let dst = parent.join(&fname);
         let h = e.header();
         let mode = h.mode()? & 0o7777;
         let kind = h.entry_type();
@@ -506,7 +580,7 @@ pub fn extract_layer(root: &Path, r: impl Read, modes: &mut BTreeMap<PathBuf, u3
                     remove_any(&dst)?;
                 }
             }
-            if !dst.is_dir() {
+            if fs::symlink_metadata(&dst).is_err() {
                 fs::create_dir(&dst).with_context(|| format!("creating {}", dst.display()))?;
             }
             fs::set_permissions(&dst, fs::Permissions::from_mode(0o755))?;
@@ -523,7 +597,17 @@ pub fn extract_layer(root: &Path, r: impl Read, modes: &mut BTreeMap<PathBuf, u3
             let t = e
                 .link_name()?
                 .context("hard link without target in layer")?;
-            let src = root.join(safe_rel(&t)?);
+            let target = Path::new("/").join(safe_rel(&t)?);
+            let src = match View::Tree(root).resolve(&target, true) {
+                Resolution::Found {
+                    physical, metadata, ..
+                } if metadata.is_file() => physical,
+                _ => bail!(
+                    "hard link {} -> {}: no such file in the layers",
+                    path.display(),
+                    t.display()
+                ),
+            };
             fs::copy(&src, &dst)
                 .with_context(|| format!("hard link {} -> {}", dst.display(), src.display()))?;
             fs::set_permissions(&dst, fs::Permissions::from_mode(mode))?;

@@ -5,6 +5,7 @@
 //! physical root.
 
 pub mod cli;
+pub mod confine;
 pub mod derivation;
 pub mod hash;
 pub mod local;

@@ -1124,9 +1124,44 @@ impl LocalStore {
                 }
             }
         }
+        if !print_dead {
+            res.bytes_freed += self.remove_stale_build_dirs();
+        }
         res.dead.sort();
         res.dead.dedup();
         Ok(res)
+    }
+
+    /// Where builds keep their scratch space (`ROOT/nix/var/rnix/builds`), one directory
+    /// `rnix-build-<pid>-<name>-XXXXXX` per build.
+    pub fn builds_dir(&self) -> PathBuf {
+        self.state_dir.join("builds")
+    }
+
+    /// Remove the build directories whose process is gone (left by a killed build), except
+    /// those kept on purpose (holding a `.kept` file). Returns the bytes freed.
+    pub fn remove_stale_build_dirs(&self) -> u64 {
+        let Ok(rd) = fs::read_dir(self.builds_dir()) else {
+            return 0;
+        };
+        let mut freed = 0;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("rnix-build-") else {
+                continue;
+            };
+            let pid: i32 = rest
+                .split('-')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            if pid <= 0 || pid_alive(pid) || e.path().join(".kept").exists() {
+                continue;
+            }
+            freed += tree_size(&e.path());
+            remove_tree_if_exists(&e.path());
+        }
+        freed
     }
 
     /// Check every registry entry: parseable, object present, references valid, and with
