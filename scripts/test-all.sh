@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the project (the README's test command; .ci/run calls it).
-# Needs: a Rust toolchain, Docker, Nix 2.8 (nix-bin), skopeo, network access to the package
-# mirrors configured on the machine. Under CI (CI=1) missing tools are failures, not skips.
+# Needs: a Rust toolchain, Docker, network access to the package mirrors configured on the
+# machine; the Debian packages the tests use (Nix 2.8, skopeo, ...) are installed by
+# scripts/install-deps.sh when run as root. Under CI (CI=1) missing tools are failures, not skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh
 export CARGO_TERM_COLOR=never
 cargo build --release --bins
 cargo test --release --workspace -- --test-threads=2

@@ -159,24 +159,89 @@ pub fn op_realise(store: &LocalStore, flags: &[String], args: &[String]) -> Resu
     realise::cli::op_realise_with(store, flags, args, registry())
 }
 
+/// A build was killed for `--timeout`/`--max-silent-time` (nix-build exits 101).
+#[derive(Debug)]
+struct TimedOut(String);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 /// Run `rnix-build`; returns the exit code.
 pub fn run(args: BuildArgs) -> i32 {
+    for name in args.unknown_options() {
+        rnix_util::errln!("warning: unknown setting '{name}'");
+    }
     match run_inner(&args) {
         Ok(()) => 0,
         Err(e) => {
             let msg = format!("{e:#}");
             if msg.starts_with("error") {
-                eprintln!("{msg}");
+                rnix_util::errln!("{msg}");
             } else {
-                eprintln!("error: {msg}");
+                rnix_util::errln!("error: {msg}");
             }
-            1
+            if e.chain().any(|c| c.is::<TimedOut>()) {
+                101
+            } else {
+                1
+            }
         }
     }
 }
 
+/// nix-build's rule for an out link: an existing path is replaced only when it is a symlink
+/// into the store (a previous result); anything else is the user's and is left alone.
+fn check_out_link(store: &LocalStore, link: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(link) {
+        Err(_) => Ok(()),
+        Ok(md) => {
+            let into_store = md.file_type().is_symlink()
+                && std::fs::read_link(link).is_ok_and(|t| {
+                    t.starts_with(store.store_dir()) || t.starts_with(store::STORE_DIR)
+                });
+            if into_store {
+                Ok(())
+            } else {
+                Err(anyhow!(
+                    "error: cannot create symlink '{}'; already exists",
+                    link.display()
+                ))
+            }
+        }
+    }
+}
+
+/// The out links `rnix-build` will create, one per derivation (result, result-2, …;
+/// result-<output> for outputs other than `out`).
+fn out_links(args: &BuildArgs, drvs: &[DrvInfo]) -> Result<Vec<PathBuf>> {
+    let base = args
+        .out_link
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("result"));
+    let mut links = Vec::new();
+    for (i, d) in drvs.iter().enumerate() {
+        let mut link = base.as_os_str().to_os_string();
+        if i > 0 {
+            link.push(format!("-{}", i + 1));
+        }
+        if d.output_name != "out" {
+            link.push(format!("-{}", d.output_name));
+        }
+        links.push(absolute(Path::new(&link))?);
+    }
+    Ok(links)
+}
+
 fn run_inner(args: &BuildArgs) -> Result<()> {
     let jobs = args.jobs()?;
+    let cores = args.cores()?;
+    let timeout = args.timeout()?;
+    let max_silent_time = args.max_silent_time()?;
     let (drvs, shell_drv) = evaluate_with_shell(args).map_err(|e| anyhow!("{}", e.trim_end()))?;
     if drvs.is_empty() {
         return Ok(());
@@ -196,18 +261,31 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
             }
         }
         if missing.is_empty() {
-            eprintln!("nothing to build");
+            rnix_util::errln!("nothing to build");
         } else {
-            eprintln!("these derivations will be built:");
+            rnix_util::errln!("these derivations will be built:");
             for m in missing {
-                eprintln!("  {m}");
+                rnix_util::errln!("  {m}");
             }
         }
         return Ok(());
     }
 
+    let links = if args.no_out_link {
+        Vec::new()
+    } else {
+        out_links(args, &drvs)?
+    };
+    // Refuse before building, so that a user's file is never replaced (nix-build refuses too).
+    for l in &links {
+        check_out_link(&store, l)?;
+    }
+
     let mut opts = realise::Options {
         max_jobs: jobs.max(1),
+        cores,
+        timeout,
+        max_silent_time,
         keep_going: args.keep_going,
         keep_failed: args.keep_failed,
         verbosity: args.verbose,
@@ -226,13 +304,12 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
         }
     }
     let realiser = realise::Realiser::new(&store, opts).with_registry(registry());
-    let built = realiser.realise_all(&drv_paths)?;
+    let built = match realiser.realise_all(&drv_paths) {
+        Ok(b) => b,
+        Err(e) if realiser.timed_out() => return Err(TimedOut(format!("{e:#}")).into()),
+        Err(e) => return Err(e),
+    };
 
-    // Out links (nix-build: result, result-2, ...; result-<output> for non-`out` outputs).
-    let base = args
-        .out_link
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("result"));
     let mut printed = Vec::new();
     for (i, d) in drvs.iter().enumerate() {
         let drv = StorePath::from_absolute(&d.drv_path).map_err(|e| anyhow!("{e}"))?;
@@ -246,17 +323,10 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
                 d.output_name
             )
         })?;
-        if !args.no_out_link {
-            let mut link = base.as_os_str().to_os_string();
-            if i > 0 {
-                link.push(format!("-{}", i + 1));
-            }
-            if d.output_name != "out" {
-                link.push(format!("-{}", d.output_name));
-            }
-            let link = absolute(Path::new(&link))?;
+        if let Some(link) = links.get(i) {
+            check_out_link(&store, link)?;
             store
-                .add_perm_root(out, &link)
+                .add_perm_root(out, link)
                 .with_context(|| format!("creating the out link '{}'", link.display()))?;
         }
         // The physical location, so that `$(rnix-build …)` can be used directly (it equals the
@@ -264,7 +334,7 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
         printed.push(store.real_path(out).display().to_string());
     }
     for p in printed {
-        println!("{p}");
+        rnix_util::outln!("{p}");
     }
     Ok(())
 }

@@ -57,6 +57,18 @@ pub struct BuildArgs {
     #[arg(short = 'j', long = "max-jobs")]
     pub max_jobs: Option<String>,
 
+    /// Value of NIX_BUILD_CORES given to builders (0: all cores).
+    #[arg(long = "cores")]
+    pub cores: Option<String>,
+
+    /// Kill a build that runs longer than this many seconds (0: no limit).
+    #[arg(long = "timeout")]
+    pub timeout: Option<String>,
+
+    /// Kill a build that writes no output for this many seconds (0: no limit).
+    #[arg(long = "max-silent-time")]
+    pub max_silent_time: Option<String>,
+
     /// Keep the build directory of failed builds.
     #[arg(short = 'K', long = "keep-failed")]
     pub keep_failed: bool,
@@ -115,6 +127,70 @@ impl BuildArgs {
                 .map_err(|_| anyhow::anyhow!("error: '{s}' is not a valid value for --max-jobs")),
         }
     }
+
+    /// `--cores N` (or `--option cores N`); 0 means every core, as in Nix.
+    pub fn cores(&self) -> anyhow::Result<usize> {
+        let all = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        match self.cores.clone().or_else(|| self.option("cores")) {
+            None => Ok(all),
+            Some(s) => match s.parse::<usize>() {
+                Ok(0) => Ok(all),
+                Ok(n) => Ok(n),
+                Err(_) => anyhow::bail!("error: '{s}' is not a valid value for --cores"),
+            },
+        }
+    }
+
+    /// A number of seconds from a flag or `--option NAME`; 0 or absent: no limit.
+    fn seconds(
+        &self,
+        flag: &Option<String>,
+        name: &str,
+    ) -> anyhow::Result<Option<std::time::Duration>> {
+        match flag.clone().or_else(|| self.option(name)) {
+            None => Ok(None),
+            Some(s) => match s.parse::<u64>() {
+                Ok(0) => Ok(None),
+                Ok(n) => Ok(Some(std::time::Duration::from_secs(n))),
+                Err(_) => anyhow::bail!("error: '{s}' is not a valid value for --{name}"),
+            },
+        }
+    }
+
+    /// `--timeout N` (or `--option timeout N`).
+    pub fn timeout(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        self.seconds(&self.timeout, "timeout")
+    }
+
+    /// `--max-silent-time N` (or `--option max-silent-time N`).
+    pub fn max_silent_time(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        self.seconds(&self.max_silent_time, "max-silent-time")
+    }
+
+    /// `--option` names that Nix does not know, each once (Nix warns about them).
+    pub fn unknown_options(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (n, _) in self.option_pairs() {
+            if !rnix_util::is_known_setting(&n) && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
+}
+
+/// Print a command-line parsing error (or `--help`/`--version`) and return the exit code:
+/// 0 for help and version, 1 for errors, as Nix's tools do (clap would use 2).
+pub fn report_usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let code = match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        _ => 1,
+    };
+    let _ = e.print();
+    code
 }
 
 fn pairs(v: &[String]) -> Vec<(String, String)> {

@@ -102,7 +102,7 @@ impl Glue {
             return;
         }
         *self.notified.borrow_mut() = true;
-        eprintln!(
+        rnix_util::errln!(
             "rnix: using the embedded package set {} {} for {what} (disable with --option embedded-nixpkgs false)",
             crate::embedded::PKGS_NAME,
             crate::embedded::PKGS_VERSION
@@ -173,7 +173,7 @@ impl StoreHooks for Hooks {
                     self.0.notice_nixpkgs("<nixpkgs>");
                     return Some(PathBuf::from(p));
                 }
-                Err(e) => eprintln!("rnix: warning: {e}"),
+                Err(e) => rnix_util::errln!("rnix: warning: {e}"),
             }
         }
         None
@@ -616,7 +616,7 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         };
         let hash = if h.is_empty() {
             let algo = algo.clone().unwrap_or_else(|| "sha256".into());
-            eprintln!("warning: found empty hash, assuming '{algo}-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='");
+            rnix_util::errln!("warning: found empty hash, assuming '{algo}-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='");
             let a = parse_hash_algo(&algo).map_err(e)?.1;
             Hash::from_bytes(a, &vec![0u8; a.size()]).map_err(e)?
         } else {
@@ -770,7 +770,7 @@ pub fn instantiate_setup(ev: &mut Evaluator) {
     match LocalStore::open_default() {
         Ok(store) => install(ev, Glue::new(Rc::new(store), GlueOptions::default())),
         Err(err) => {
-            eprintln!("rnix: warning: no store available ({err}); store operations will fail")
+            rnix_util::errln!("rnix: warning: no store available ({err}); store operations will fail")
         }
     }
 }

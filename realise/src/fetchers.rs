@@ -136,7 +136,7 @@ fn download_tmp(
     let dir = tempfile::tempdir()?;
     let dest = dir.path().join("download");
     if opts.verbose {
-        eprintln!("downloading '{url}'...");
+        rnix_util::errln!("downloading '{url}'...");
     }
     if let (Some(tag), true) = (etag, resolved.starts_with("http")) {
         let r = client

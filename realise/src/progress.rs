@@ -66,7 +66,7 @@ impl Progress {
             }
             None => {
                 let _g = self.lines.lock();
-                eprintln!("{msg}");
+                rnix_util::errln!("{msg}");
             }
         }
     }
@@ -79,7 +79,7 @@ impl Progress {
             }
             None => {
                 let _g = self.lines.lock();
-                eprintln!("{msg}");
+                rnix_util::errln!("{msg}");
             }
         }
     }

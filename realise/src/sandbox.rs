@@ -166,7 +166,7 @@ pub fn namespaces_available() -> bool {
 pub fn warn_no_sandbox_once(reason: &str) {
     static WARNED: OnceLock<()> = OnceLock::new();
     WARNED.get_or_init(|| {
-        eprintln!("warning: cannot create Linux namespaces ({reason}); building without a sandbox");
+        rnix_util::errln!("warning: cannot create Linux namespaces ({reason}); building without a sandbox");
     });
 }
 
@@ -545,6 +545,10 @@ pub struct Running {
 }
 
 impl Running {
+    /// The process whose death ends the sandbox (all of it: its children die with it).
+    pub fn pid(&self) -> i32 {
+        self.helper.as_raw()
+    }
     pub fn kill(&self) {
         let _ = nix::sys::signal::kill(self.helper, Signal::SIGKILL);
     }
@@ -776,8 +780,19 @@ impl BuildSandbox {
         env: Vec<(String, String)>,
         log_fd: RawFd,
     ) -> Result<Exit> {
+        self.run_with(argv, env, log_fd, |_| {})
+    }
+
+    /// As [`BuildSandbox::run`], calling `started` once the sandbox's process exists.
+    pub fn run_with(
+        &self,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        log_fd: RawFd,
+        started: impl FnOnce(&Running),
+    ) -> Result<Exit> {
         let cfg = self.ns_config(argv, env)?;
-        run_namespaced(&cfg, log_fd)
+        run_namespaced_with(&cfg, log_fd, started)
     }
 
     /// Removes the temporary directory now.

@@ -11,6 +11,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use store::derivation::parse_hash_algo;
 use store::hash::{Encoding, Hash};
@@ -41,6 +42,10 @@ pub struct Options {
     pub log_lines: usize,
     /// No progress output (errors are still printed).
     pub quiet: bool,
+    /// nix-build's `--timeout`: a build running longer is killed (None: no limit).
+    pub timeout: Option<std::time::Duration>,
+    /// nix-build's `--max-silent-time`: a build writing no log output for this long is killed.
+    pub max_silent_time: Option<std::time::Duration>,
 }
 
 fn ncpus() -> usize {
@@ -79,6 +84,8 @@ impl Default for Options {
             sh: None,
             log_lines: 25,
             quiet: false,
+            timeout: None,
+            max_silent_time: None,
         }
     }
 }
@@ -122,6 +129,8 @@ pub struct Realiser<'s> {
     progress: Progress,
     mirrors: OnceLock<MirrorConfig>,
     drv_cache: Mutex<HashMap<StorePath, Derivation>>,
+    /// Some build was killed for `--timeout`/`--max-silent-time` (nix-build then exits 101).
+    timed_out: AtomicBool,
 }
 
 impl<'s> Realiser<'s> {
@@ -138,7 +147,13 @@ impl<'s> Realiser<'s> {
             progress,
             mirrors: OnceLock::new(),
             drv_cache: Mutex::new(HashMap::new()),
+            timed_out: AtomicBool::new(false),
         }
+    }
+
+    /// Whether a build was killed for `--timeout` or `--max-silent-time`.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::Relaxed)
     }
 
     /// Replaces the builtin registry (to add the builders of other crates).
@@ -580,15 +595,36 @@ impl<'s> Realiser<'s> {
         let tail: Vec<String>;
         // A download shows its own activity (bytes and rate) instead of a build line.
         let act = (builtin != Some("fetchurl")).then(|| self.progress.build(&drv_abs));
+        let watch = Watch::new();
         {
             let (res, t) = std::thread::scope(|s| {
-                let reader = s.spawn(move || log_reader(rd, log_file, echo, tail_n, prog, &short));
-                let res =
-                    self.run_builder(node, builtin, &sb, &out_dirs, &closure, env, wr, use_ns);
+                let w = &watch;
+                let reader =
+                    s.spawn(move || log_reader(rd, log_file, echo, tail_n, prog, &short, w));
+                let limits = (self.opts.timeout, self.opts.max_silent_time);
+                let dog = (limits.0.is_some() || limits.1.is_some())
+                    .then(|| s.spawn(move || w.guard(limits.0, limits.1)));
+                let res = self.run_builder(
+                    node, builtin, &sb, &out_dirs, &closure, env, wr, use_ns, &watch,
+                );
+                watch.finish();
+                if let Some(d) = dog {
+                    let _ = d.join();
+                }
                 let t = reader.join().unwrap_or_default();
                 (res, t)
             });
-            result = res;
+            result = match watch.fired() {
+                Some(why) if res.is_err() => {
+                    self.timed_out.store(true, Ordering::Relaxed);
+                    let outs: Vec<&str> = node.outputs.keys().map(|k| k.as_str()).collect();
+                    Err(anyhow!(
+                        "building of '{drv_abs}!{}' from .drv file timed out after {why}",
+                        outs.join(",")
+                    ))
+                }
+                _ => res,
+            };
             tail = t;
         }
         let result = result.and_then(|downloaded| {
@@ -703,6 +739,7 @@ impl<'s> Realiser<'s> {
         env: Vec<(String, String)>,
         wr: OwnedFd,
         use_ns: bool,
+        watch: &Watch,
     ) -> Result<bool> {
         let drv_abs = node.drv_path.to_absolute();
         if let Some(name) = builtin {
@@ -743,7 +780,9 @@ impl<'s> Realiser<'s> {
         let mut argv = vec![node.drv.builder.clone()];
         argv.extend(node.drv.args.iter().cloned());
         let exit = if use_ns {
-            let r = sb.run(argv, env, wr.as_raw_fd());
+            let r = sb.run_with(argv, env, wr.as_raw_fd(), |running| {
+                watch.started(running.pid())
+            });
             drop(wr);
             r.with_context(|| format!("while setting up the build environment for '{drv_abs}'"))?
         } else {
@@ -755,9 +794,17 @@ impl<'s> Realiser<'s> {
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::from(wr.try_clone()?))
                 .stderr(std::process::Stdio::from(wr));
-            let st = cmd
-                .status()
+            // Its own process group, so that a timeout kills the builder's children too.
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+            let mut child = cmd
+                .spawn()
                 .with_context(|| format!("executing builder '{}'", argv[0]))?;
+            drop(cmd);
+            watch.started(-(child.id() as i32));
+            let st = child
+                .wait()
+                .with_context(|| format!("waiting for builder '{}'", argv[0]))?;
             use std::os::unix::process::ExitStatusExt;
             match (st.code(), st.signal()) {
                 (Some(c), _) => Exit::Code(c),
@@ -937,6 +984,103 @@ fn move_path(from: &Path, to: &Path) -> Result<()> {
     }
 }
 
+/// Watches a running builder for nix-build's `--timeout` and `--max-silent-time`: the log
+/// reader records output activity, [`Watch::guard`] kills the builder when a limit is passed.
+struct Watch {
+    start: std::time::Instant,
+    /// Milliseconds since `start` of the last log output.
+    last_output: AtomicU64,
+    /// Process to kill (negative: a process group); 0 until started.
+    pid: AtomicI32,
+    /// 0: running; 1: killed for `--timeout`; 2: killed for `--max-silent-time`.
+    fired: AtomicU8,
+    done: Mutex<bool>,
+    cv: Condvar,
+    limits: Mutex<(u64, u64)>,
+}
+
+impl Watch {
+    fn new() -> Watch {
+        Watch {
+            start: std::time::Instant::now(),
+            last_output: AtomicU64::new(0),
+            pid: AtomicI32::new(0),
+            fired: AtomicU8::new(0),
+            done: Mutex::new(false),
+            cv: Condvar::new(),
+            limits: Mutex::new((0, 0)),
+        }
+    }
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+    fn output(&self) {
+        self.last_output.store(self.now_ms(), Ordering::Relaxed);
+    }
+    fn started(&self, pid: i32) {
+        self.pid.store(pid, Ordering::SeqCst);
+    }
+    fn finish(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+    /// Why the builder was killed, in Nix's words ("N seconds", "N seconds of silence").
+    fn fired(&self) -> Option<String> {
+        let (t, s) = *self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        match self.fired.load(Ordering::SeqCst) {
+            1 => Some(format!("{} seconds", t / 1000)),
+            2 => Some(format!("{} seconds of silence", s / 1000)),
+            _ => None,
+        }
+    }
+    fn guard(&self, timeout: Option<std::time::Duration>, silent: Option<std::time::Duration>) {
+        let t = timeout.map(|d| d.as_millis() as u64);
+        let s = silent.map(|d| d.as_millis() as u64);
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = (t.unwrap_or(0), s.unwrap_or(0));
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            let now = self.now_ms();
+            let why = if t.is_some_and(|t| now >= t) {
+                1
+            } else if s.is_some_and(|s| now.saturating_sub(self.last_output.load(Ordering::Relaxed)) >= s) {
+                2
+            } else {
+                0
+            };
+            if why != 0 {
+                let pid = self.pid.load(Ordering::SeqCst);
+                if pid != 0 {
+                    self.fired.store(why, Ordering::SeqCst);
+                    // SAFETY: kill(2) with a pid/process group this build started.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    return;
+                }
+            }
+            done = self
+                .cv
+                .wait_timeout(done, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A reader that tells a [`Watch`] about every read that returned data.
+struct ActivityReader<'w> {
+    inner: fs::File,
+    watch: &'w Watch,
+}
+
+impl std::io::Read for ActivityReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.watch.output();
+        }
+        Ok(n)
+    }
+}
+
 fn log_reader(
     rd: OwnedFd,
     mut file: fs::File,
@@ -944,9 +1088,13 @@ fn log_reader(
     tail_n: usize,
     progress: &Progress,
     name: &str,
+    watch: &Watch,
 ) -> Vec<String> {
     let mut tail: VecDeque<String> = VecDeque::new();
-    let mut r = BufReader::new(fs::File::from(rd));
+    let mut r = BufReader::new(ActivityReader {
+        inner: fs::File::from(rd),
+        watch,
+    });
     let mut buf = Vec::new();
     loop {
         buf.clear();

@@ -52,6 +52,12 @@ struct Args {
     /// Store root
     #[arg(long)]
     store: Option<String>,
+    /// Set a Nix option
+    #[arg(long = "option", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    option: Vec<String>,
+    /// Build timeout in seconds (accepted as nix-instantiate does; nothing is built)
+    #[arg(long = "timeout")]
+    timeout: Option<String>,
     /// Files (or expressions with -E); `-` reads standard input
     #[arg(value_name = "FILE")]
     files: Vec<String>,
@@ -100,7 +106,7 @@ fn run_parse(args: &Args) -> ExitCode {
         let (src, ctx) = match read_input(args, item) {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("{e}");
+                rnix_util::errln!("{e}");
                 return ExitCode::from(1);
             }
         };
@@ -108,10 +114,10 @@ fn run_parse(args: &Args) -> ExitCode {
         if !parse.errors.is_empty() {
             const SHOWN: usize = 10;
             for e in parse.errors.iter().take(SHOWN) {
-                eprint!("{}", syntax::render_nix_style(&src, &ctx.file, e));
+                rnix_util::err!("{}", syntax::render_nix_style(&src, &ctx.file, e));
             }
             if parse.errors.len() > SHOWN {
-                eprintln!(
+                rnix_util::errln!(
                     "error: {} more syntax errors not shown",
                     parse.errors.len() - SHOWN
                 );
@@ -125,7 +131,7 @@ fn run_parse(args: &Args) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprint!("{}", syntax::render_nix_style(&src, &ctx.file, &e));
+                rnix_util::err!("{}", syntax::render_nix_style(&src, &ctx.file, &e));
                 return ExitCode::from(1);
             }
         }
@@ -166,9 +172,12 @@ fn run_instantiate(args: &Args) -> ExitCode {
         show_trace: args.show_trace,
         dry_run: false,
         max_jobs: None,
+        cores: None,
+        timeout: args.timeout.clone(),
+        max_silent_time: None,
         keep_failed: false,
         keep_going: false,
-        option: Vec::new(),
+        option: args.option.clone(),
         verbose: 0,
         quiet: true,
         store: args.store.as_ref().map(std::path::PathBuf::from),
@@ -190,7 +199,7 @@ fn run_instantiate(args: &Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{}", e.trim_end());
+            rnix_util::errln!("{}", e.trim_end());
             ExitCode::from(1)
         }
     }
@@ -198,15 +207,32 @@ fn run_instantiate(args: &Args) -> ExitCode {
 
 fn main() -> ExitCode {
     // `--eval` (and evaluation without `--parse`) is handled by the evaluator's CLI module.
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    if !raw.iter().any(|a| a == "--parse") && raw.iter().any(|a| a == "--eval") {
+    let raw: Vec<String> = match rnix_util::utf8_args() {
+        Ok(a) => a,
+        Err(e) => {
+            rnix_util::errln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !raw.iter().any(|a| a == "--parse")
+        && raw.iter().any(|a| a == "--eval" || a == "--eval-only")
+    {
         let raw = take_store_flag(raw);
         let code = evaluator::eval::cli::run_eval_with(raw, rnix::glue::instantiate_setup);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
-    let args = Args::parse();
+    let args = match Args::try_parse_from(std::iter::once("rnix-instantiate".to_string()).chain(raw)) {
+        Ok(a) => a,
+        Err(e) => return ExitCode::from(rnix::cli::report_usage_error(e) as u8),
+    };
+    for pair in args.option.chunks(2) {
+        if !rnix_util::is_known_setting(&pair[0]) {
+            rnix_util::errln!("warning: unknown setting '{}'", pair[0]);
+        }
+    }
     if args.parse {
-        return run_parse(&args);
+        // Deep trees (long operator chains) are printed recursively: use a large stack.
+        return evaluator::eval::with_big_stack(move || run_parse(&args));
     }
     run_instantiate(&args)
 }

@@ -34,11 +34,17 @@ store root: --store ROOT, else $RNIX_STORE, else $XDG_DATA_HOME/rnix";
 
 /// Entry point used by the binary: parse `std::env::args`, run, exit.
 pub fn main_with(extra: &[ExtraOp]) -> ! {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = match rnix_util::utf8_args() {
+        Ok(a) => a,
+        Err(e) => {
+            rnix_util::errln!("{e}");
+            std::process::exit(1)
+        }
+    };
     let code = match run(&args, extra) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            rnix_util::errln!("error: {e:#}");
             1
         }
     };
@@ -73,7 +79,7 @@ pub fn run(args: &[String], extra: &[ExtraOp]) -> anyhow::Result<i32> {
                 )
             }
             "--help" | "-h" => {
-                println!("{USAGE}");
+                rnix_util::outln!("{USAGE}");
                 return Ok(0);
             }
             "--" => pos.extend(it.by_ref().cloned()),
@@ -235,13 +241,13 @@ pub fn run(args: &[String], extra: &[ExtraOp]) -> anyhow::Result<i32> {
         "--verify" => {
             known(&["--check-contents"])?;
             let store = open()?;
-            eprintln!("reading the Nix store...");
+            rnix_util::errln!("reading the Nix store...");
             if flags.iter().any(|f| f == "--check-contents") {
-                eprintln!("checking hashes...");
+                rnix_util::errln!("checking hashes...");
             }
             let rep = store.verify(flags.iter().any(|f| f == "--check-contents"))?;
             for e in &rep.errors {
-                eprintln!("error: {e}");
+                rnix_util::errln!("error: {e}");
             }
             out.flush()?;
             return Ok(if rep.is_clean() { 0 } else { 1 });
@@ -250,7 +256,7 @@ pub fn run(args: &[String], extra: &[ExtraOp]) -> anyhow::Result<i32> {
             known(&["--print-dead"])?;
             let store = open()?;
             let print_dead = flags.iter().any(|f| f == "--print-dead");
-            eprintln!("finding garbage collector roots...");
+            rnix_util::errln!("finding garbage collector roots...");
             let res = store.collect_garbage(print_dead)?;
             if print_dead {
                 for p in &res.dead {
@@ -258,7 +264,7 @@ pub fn run(args: &[String], extra: &[ExtraOp]) -> anyhow::Result<i32> {
                 }
             } else {
                 for p in &res.dead {
-                    eprintln!("deleting '{p}'");
+                    rnix_util::errln!("deleting '{p}'");
                 }
                 writeln!(
                     out,

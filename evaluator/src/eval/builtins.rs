@@ -634,7 +634,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
                 o
             }
         };
-        eprintln!("trace: {msg}");
+        rnix_util::errln!("trace: {msg}");
         ev.force(&a[1])
     });
 
@@ -1278,13 +1278,20 @@ pub(crate) fn register(ev: &mut Evaluator) {
         if from.len() != to.len() {
             return err("'from' and 'to' arguments passed to builtins.replaceStrings have different lengths");
         }
-        let (x, mut ctx) = ev.arg_str(a, 2)?;
+        // As Nix: every `from` string, then every `to` string, then the input is forced
+        // (a replacement that never matches is still evaluated).
         let mut froms = Vec::new();
         for t in from.iter() {
             let v = ev.force(t)?;
             froms.push(ev.expect_string(&v)?.s.clone());
         }
-        let mut tos: Vec<Option<(String, Context)>> = vec![None; to.len()];
+        let mut tos: Vec<(String, Context)> = Vec::with_capacity(to.len());
+        for t in to.iter() {
+            let v = ev.force(t)?;
+            let sv = ev.expect_string(&v)?;
+            tos.push((sv.s.clone(), sv.ctx.clone()));
+        }
+        let (x, mut ctx) = ev.arg_str(a, 2)?;
         let b = x.as_bytes();
         let mut res: Vec<u8> = Vec::with_capacity(b.len());
         let mut p = 0;
@@ -1311,12 +1318,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
             for (i, f) in froms.iter().enumerate() {
                 if b[p..].starts_with(f.as_bytes()) {
                     found = true;
-                    if tos[i].is_none() {
-                        let v = ev.force(&to[i])?;
-                        let sv = ev.expect_string(&v)?;
-                        tos[i] = Some((sv.s.clone(), sv.ctx.clone()));
-                    }
-                    let (ts, tc) = tos[i].as_ref().unwrap();
+                    let (ts, tc) = &tos[i];
                     res.extend_from_slice(ts.as_bytes());
                     ctx.extend(tc.iter().cloned());
                     if f.is_empty() {
@@ -1502,8 +1504,13 @@ pub(crate) fn register(ev: &mut Evaluator) {
     });
     reg(ev, "fromJSON", 1, |ev, a| {
         let (x, _) = ev.arg_str(a, 0)?;
-        let j: serde_json::Value =
-            serde_json::from_str(&x).map_err(|e| mkerr(format!("while decoding JSON: {e}")))?;
+        // Nix's parser has no nesting limit (serde_json's default is 128 levels); the
+        // evaluator runs on a large stack.
+        let mut de = serde_json::Deserializer::from_str(&x);
+        de.disable_recursion_limit();
+        let j = <serde_json::Value as serde::Deserialize>::deserialize(&mut de)
+            .and_then(|j| de.end().map(|()| j))
+            .map_err(|e| mkerr(format!("while decoding JSON: {e}")))?;
         Ok(json_to_value(&j))
     });
     reg(ev, "fromTOML", 1, |ev, a| {

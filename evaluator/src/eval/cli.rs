@@ -21,6 +21,8 @@ pub struct EvalArgs {
     pub argstrs: Vec<(String, String)>,
     pub attr_paths: Vec<String>,
     pub include: Vec<String>,
+    /// `--option NAME VALUE` pairs, in order.
+    pub options: Vec<(String, String)>,
 }
 
 impl EvalArgs {
@@ -39,7 +41,13 @@ impl EvalArgs {
         while i < argv.len() {
             let s = argv[i].as_str();
             match s {
-                "--eval" | "--parse-only" | "--read-write-mode" | "--readonly-mode" => {}
+                "--eval" | "--eval-only" | "--parse-only" | "--read-write-mode"
+                | "--readonly-mode" => {}
+                // Build settings, meaningless for evaluation (nix-instantiate accepts them).
+                "--timeout" | "--max-silent-time" | "--cores" | "-j" | "--max-jobs" => {
+                    need(i, 1, s)?;
+                    i += 1;
+                }
                 "--strict" => a.strict = true,
                 "--json" => a.json = true,
                 "--xml" => a.xml = true,
@@ -69,6 +77,10 @@ impl EvalArgs {
                 }
                 "--option" => {
                     need(i, 2, s)?;
+                    if !rnix_util::is_known_setting(&argv[i + 1]) {
+                        rnix_util::errln!("warning: unknown setting '{}'", argv[i + 1]);
+                    }
+                    a.options.push((argv[i + 1].clone(), argv[i + 2].clone()));
                     i += 2;
                 }
                 _ if s.starts_with("-I") && s.len() > 2 => a.include.push(s[2..].to_string()),
@@ -123,7 +135,7 @@ pub fn run_eval_with(argv: Vec<String>, setup: fn(&mut Evaluator)) -> i32 {
         let a = match EvalArgs::parse(&argv) {
             Ok(a) => a,
             Err(e) => {
-                eprintln!("error: {e}");
+                rnix_util::errln!("error: {e}");
                 return 1;
             }
         };
@@ -138,7 +150,7 @@ pub fn run_eval_with(argv: Vec<String>, setup: fn(&mut Evaluator)) -> i32 {
                 0
             }
             Err(e) => {
-                eprintln!("{}", ev.format_error(&e));
+                rnix_util::errln!("{}", ev.format_error(&e));
                 1
             }
         }
@@ -182,7 +194,13 @@ pub fn eval_and_print(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<String>
     for root in roots {
         for p in &paths {
             let v = ev.select_attr_path(root.clone(), p, &args)?;
-            let v = ev.auto_call(v, &args)?;
+            // nix-instantiate --eval auto-calls the result only when arguments were given
+            // (a function with defaults prints as <LAMBDA> otherwise).
+            let v = if args.is_empty() {
+                v
+            } else {
+                ev.auto_call(v, &args)?
+            };
             if a.xml {
                 if a.strict {
                     ev.force_deep(&v)?;

@@ -651,8 +651,35 @@ impl<'a> Lowerer<'a> {
                         }
                         None => None,
                     };
+                    // Nix gives every name of one `inherit` the same position: just after
+                    // the `inherit` keyword, or after the `(expr)` it inherits from.
+                    let anchor = inh
+                        .from()
+                        .map(|f| f.syntax().clone())
+                        .into_iter()
+                        .flat_map(|f| f.children_with_tokens().filter_map(|e| e.into_token()))
+                        .chain(
+                            inh.syntax()
+                                .children_with_tokens()
+                                .filter_map(|e| e.into_token()),
+                        )
+                        .filter(|t| {
+                            matches!(
+                                t.kind(),
+                                crate::syntax::SyntaxKind::TOKEN_INHERIT
+                                    | crate::syntax::SyntaxKind::TOKEN_R_PAREN
+                            )
+                        })
+                        .map(|t| u32::from(t.text_range().end()))
+                        .max();
                     for a in inh.attrs() {
-                        let pos = self.pos(a.syntax());
+                        let pos = match anchor {
+                            Some(offset) => Pos {
+                                file: self.file,
+                                offset,
+                            },
+                            None => self.pos(a.syntax()),
+                        };
                         let name: Rc<str> = match a.static_name() {
                             Some(n) => n.into(),
                             None => {

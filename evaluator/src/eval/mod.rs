@@ -893,7 +893,8 @@ impl Evaluator {
                     Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(|| {
                         mkerr(format!("integer overflow in subtracting 0 - {i}")).at(*pos)
                     }),
-                    Value::Float(f) => Ok(Value::Float(-f)),
+                    // `-x` is `__sub 0 x` in Nix: `-(0.0)` is `0 - 0.0`, positive zero.
+                    Value::Float(f) => Ok(Value::Float(0.0 - f)),
                     _ => Err(self.type_error("an integer", &v).at(*pos)),
                 }
             }

@@ -486,11 +486,21 @@ impl Literal {
                 .parse::<i64>()
                 .map(LiteralValue::Int)
                 .map_err(|_| format!("invalid integer '{}'", t.text())),
-            TOKEN_FLOAT => t
-                .text()
-                .parse::<f64>()
-                .map(LiteralValue::Float)
-                .map_err(|_| format!("invalid float '{}'", t.text())),
+            TOKEN_FLOAT => {
+                let text = t.text();
+                // As Nix's strtod check: a value out of range (overflow to infinity, or a
+                // non-zero literal that underflows to zero or a subnormal) is invalid.
+                let nonzero_digits = text
+                    .split(['e', 'E'])
+                    .next()
+                    .is_some_and(|m| m.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+                match text.parse::<f64>() {
+                    Ok(f) if f.is_finite() && (f.is_normal() || (f == 0.0 && !nonzero_digits)) => {
+                        Ok(LiteralValue::Float(f))
+                    }
+                    _ => Err(format!("invalid float '{text}'")),
+                }
+            }
             _ => Ok(LiteralValue::Uri(t.text().to_string())),
         }
     }

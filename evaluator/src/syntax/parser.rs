@@ -6,7 +6,11 @@ use super::kind::{NixLanguage, SyntaxNode};
 use super::lexer::{tokenize, Token};
 use rowan::{Checkpoint, GreenNode, GreenNodeBuilder, Language, TextRange, TextSize};
 
-/// Maximum nesting depth of expressions.
+/// Depth of the syntax tree at most: a left-associative chain of 2,100 `+` nests its tree
+/// 2,100 levels (Nix evaluates such chains); the consumers of the tree run on a large stack.
+pub const MAX_TREE_DEPTH: usize = 100_000;
+
+/// Maximum nesting depth of expressions (the parser recurses once per level).
 pub const MAX_DEPTH: usize = 2048;
 
 /// A syntax error with the byte range it concerns.
@@ -124,6 +128,7 @@ pub fn parse(src: &str) -> Parse {
             })
             .collect(),
         depth: 0,
+        tree_depth: 0,
         aborted: false,
     };
     p.builder.start_node(NODE_ROOT.into());
@@ -156,6 +161,8 @@ struct Parser<'a> {
     builder: GreenNodeBuilder<'static>,
     errors: Vec<ParseError>,
     depth: usize,
+    /// Depth of the tree being built (nesting plus operands of left-associative chains).
+    tree_depth: usize,
     aborted: bool,
 }
 
@@ -315,7 +322,8 @@ impl<'a> Parser<'a> {
             return false;
         }
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        self.tree_depth += 1;
+        if self.depth > MAX_DEPTH || self.tree_depth > MAX_TREE_DEPTH {
             self.aborted = true;
             let r = self.current_range();
             self.error(
@@ -324,6 +332,7 @@ impl<'a> Parser<'a> {
             );
             self.abort_rest();
             self.depth -= 1;
+            self.tree_depth -= 1;
             return false;
         }
         true
@@ -331,6 +340,29 @@ impl<'a> Parser<'a> {
 
     fn leave(&mut self) {
         self.depth -= 1;
+        self.tree_depth -= 1;
+    }
+
+    /// One more operand of a left-associative chain (`a + b + c`, `f a b c`): the parser
+    /// loops instead of recursing, so only the depth of the tree it builds grows (its
+    /// consumers recurse on it and run on a large stack).
+    fn enter_chain(&mut self) -> bool {
+        if self.aborted {
+            return false;
+        }
+        self.tree_depth += 1;
+        if self.tree_depth > MAX_TREE_DEPTH {
+            self.aborted = true;
+            let r = self.current_range();
+            self.error(
+                r,
+                format!("expression nested too deeply (more than {MAX_TREE_DEPTH} levels)"),
+            );
+            self.abort_rest();
+            self.tree_depth -= 1;
+            return false;
+        }
+        true
     }
 
     /// expr: lambda, assert, with, let-in, if, or an operator expression.
@@ -547,7 +579,7 @@ impl<'a> Parser<'a> {
                 break;
             }
             // every operator application nests the tree one level deeper
-            if !self.enter() {
+            if !self.enter_chain() {
                 break;
             }
             extra_depth += 1;
@@ -568,7 +600,7 @@ impl<'a> Parser<'a> {
             }
             last_nonassoc = if assoc == Assoc::None { Some(bp) } else { None };
         }
-        self.depth -= extra_depth;
+        self.tree_depth -= extra_depth;
         self.leave();
     }
 
@@ -599,7 +631,7 @@ impl<'a> Parser<'a> {
         self.parse_select();
         let mut extra_depth = 0;
         while self.at_simple_start() && !self.aborted {
-            if !self.enter() {
+            if !self.enter_chain() {
                 break;
             }
             extra_depth += 1;
@@ -607,7 +639,7 @@ impl<'a> Parser<'a> {
             self.parse_select();
             self.finish_node();
         }
-        self.depth -= extra_depth;
+        self.tree_depth -= extra_depth;
     }
 
     /// `e.a.b or d`, `e or` (application of the variable `or`), or a simple expression.

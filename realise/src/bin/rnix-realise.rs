@@ -3,11 +3,17 @@
 //! their output paths (as `rnix-store --realise`), `--read-log PATH` prints a build log.
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = match rnix_util::utf8_args() {
+        Ok(a) => a,
+        Err(e) => {
+            rnix_util::errln!("{e}");
+            std::process::exit(1)
+        }
+    };
     let code = match run(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            rnix_util::errln!("error: {e:#}");
             1
         }
     };

@@ -1,0 +1,1 @@
+builtins.replaceStrings ["z"] [(throw "unused replacement")] "aaa"

@@ -1,0 +1,1 @@
+builtins.replaceStrings [(throw "from")] [(throw "to")] (throw "input")

@@ -1,0 +1,1 @@
+let n = 100000; open = builtins.concatStringsSep "" (builtins.genList (x: "[") n); close = builtins.concatStringsSep "" (builtins.genList (x: "]") n); in builtins.length (builtins.fromJSON (open + close))

@@ -1,0 +1,1 @@
+let n = 100000; open = builtins.concatStringsSep "" (builtins.genList (x: "{\"a\":") n); close = builtins.concatStringsSep "" (builtins.genList (x: "}") n); in builtins.attrNames (builtins.fromJSON (open + "1" + close))
