@@ -20,6 +20,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use store::confine::{Resolution, View};
 
 /// The default `meta.priority` of nixpkgs.
 pub const DEFAULT_PRIORITY: i64 = 5;
@@ -47,54 +48,19 @@ impl StoreFs<'_> {
         Some(p)
     }
 
-    /// Resolve every symlink in `logical` (like `realpath`). `None` when something along the
-    /// way does not exist or leaves the store.
+    /// Resolve every symlink in `logical` (like `realpath`), inside the store only (see
+    /// [`store::confine`]). `None` when something along the way does not exist or leaves the
+    /// store (`/etc`, `../../../etc`).
     pub fn canonicalize(&self, logical: &str) -> Option<String> {
-        let mut todo: Vec<String> = logical
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .rev()
-            .collect();
-        let mut cur: Vec<String> = Vec::new();
-        let mut hops = 0;
-        while let Some(c) = todo.pop() {
-            match c.as_str() {
-                "." => continue,
-                ".." => {
-                    cur.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            cur.push(c);
-            let path = format!("/{}", cur.join("/"));
-            if path == self.store_dir || self.store_dir.starts_with(&format!("{path}/")) {
-                // At or above the store directory itself.
-                continue;
-            }
-            if !path.starts_with(&format!("{}/", self.store_dir)) {
-                return None;
-            }
-            let real = self.real(&path)?;
-            let meta = fs::symlink_metadata(&real).ok()?;
-            if meta.file_type().is_symlink() {
-                hops += 1;
-                if hops > 40 {
-                    return None;
-                }
-                let target = fs::read_link(&real).ok()?;
-                let target = target.to_str()?.to_string();
-                cur.pop();
-                if target.starts_with('/') {
-                    cur.clear();
-                }
-                for part in target.split('/').filter(|s| !s.is_empty()).rev() {
-                    todo.push(part.to_string());
-                }
-            }
+        let map = |base: &str| (self.real_of)(base);
+        let view = View::Store {
+            dir: Path::new(&self.store_dir),
+            map: &map,
+        };
+        match view.resolve(Path::new(logical), true) {
+            Resolution::Found { logical, .. } => logical.to_str().map(str::to_string),
+            _ => None,
         }
-        Some(format!("/{}", cur.join("/")))
     }
 
     fn stat(&self, logical: &str) -> Option<fs::Metadata> {
@@ -396,6 +362,17 @@ pub fn build_env(args: &BuildEnvArgs, store: &StoreFs) -> Result<BuildEnvReport>
         }
     }
 
+    // The environment is written by this process, outside the sandbox: nothing may land
+    // outside the output.
+    if Path::new(&args.extra_prefix)
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        bail!(
+            "extraPrefix `{}' leaves the output (it must not contain `..')",
+            args.extra_prefix
+        );
+    }
     let base = if args.extra_prefix.is_empty() {
         args.out.clone()
     } else {
@@ -442,6 +419,59 @@ fn normalize_link_path(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two packages: `a` has `etc -> /etc` (and `../` variants), `b` a real `etc/`. Merging
+    /// must not look into the host's /etc, and extraPrefix may not leave the output.
+    #[test]
+    fn links_out_of_the_store_are_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let store = t.path().join("nix/store");
+        let a = store.join("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a");
+        let b = store.join("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b");
+        fs::create_dir_all(b.join("etc")).unwrap();
+        fs::create_dir_all(b.join("share/x")).unwrap();
+        fs::write(b.join("etc/mine"), "x").unwrap();
+        fs::create_dir_all(&a).unwrap();
+        symlink("/etc", a.join("etc")).unwrap();
+        symlink("../../../../../../../../../../etc", a.join("share")).unwrap();
+        let st = store.clone();
+        let sfs = StoreFs {
+            store_dir: "/nix/store".into(),
+            real_of: Box::new(move |n: &str| {
+                let p = st.join(n);
+                fs::symlink_metadata(&p).ok().map(|_| p)
+            }),
+        };
+        assert_eq!(
+            sfs.canonicalize("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a/etc"),
+            None
+        );
+        assert!(!sfs.is_dir("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a/share"));
+        let mut args = BuildEnvArgs {
+            paths: vec![
+                ("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a".into(), 5),
+                ("/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b".into(), 5),
+            ],
+            paths_to_link: vec!["/".into()],
+            extra_prefix: String::new(),
+            ignore_collisions: false,
+            check_collision_contents: true,
+            manifest: String::new(),
+            out: t.path().join("out"),
+        };
+        let e = build_env(&args, &sfs).unwrap_err().to_string();
+        assert!(e.contains("collision between"), "{e}");
+        args.ignore_collisions = true;
+        build_env(&args, &sfs).unwrap();
+        let etc = args.out.join("etc");
+        assert!(etc.symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(!args.out.join("share/passwd").exists());
+        args.out = t.path().join("out2");
+        args.extra_prefix = "/../../escaped".into();
+        let e = build_env(&args, &sfs).unwrap_err().to_string();
+        assert!(e.contains("leaves the output"), "{e}");
+        assert!(!t.path().parent().unwrap().join("escaped").exists());
+    }
 
     #[test]
     fn path_predicates() {
