@@ -330,8 +330,16 @@ fn install_wheel(wheel: &Path, layout: &Layout) -> Result<((String, String), Vec
                 wheel.display()
             );
         }
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
+        // Parents are created inside the output only: a symlink on the way (such as
+        // `lib/python3.X`, into the interpreter's store path) is not written through.
+        let parent_rel = Path::new(&dest_rel).parent().unwrap_or(Path::new(""));
+        let parent = store::confine::create_dir_all_in(root, parent_rel)
+            .with_context(|| format!("{}: installing {dest_rel}", wheel.display()))?;
+        if parent != dest.parent().unwrap_or(root) {
+            bail!(
+                "{}: {dest_rel} would be installed through a symlink",
+                wheel.display()
+            );
         }
         let mut content = data.clone();
         let mut exec = mode & 0o111 != 0;
@@ -379,6 +387,24 @@ fn install_wheel(wheel: &Path, layout: &Layout) -> Result<((String, String), Vec
     Ok(((name, version), scripts))
 }
 
+/// The regular file `rel` of the store object `obj`, symlinks followed inside it only.
+fn file_in(obj: &StoreObject, rel: &str) -> Option<PathBuf> {
+    use store::confine::{Resolution, View};
+    let name = obj.logical.file_name()?.to_str()?.to_string();
+    let real = obj.real.clone();
+    let map = move |n: &str| (n == name).then(|| real.clone());
+    let view = View::Store {
+        dir: obj.logical.parent()?,
+        map: &map,
+    };
+    match view.resolve(&obj.logical.join(rel), true) {
+        Resolution::Found {
+            physical, metadata, ..
+        } if metadata.is_file() => Some(physical),
+        _ => None,
+    }
+}
+
 fn sub_name(rel: &str) -> String {
     rel.rsplit('/').next().unwrap_or(rel).to_string()
 }
@@ -390,12 +416,12 @@ pub fn build_python_env(b: &PythonEnvBuild) -> Result<PythonEnvReport> {
         bail!("invalid pythonVersion {ver:?}");
     }
     let exe = format!("python{ver}");
-    let src_exe = b.python.real.join("bin").join(&exe);
-    if !src_exe.is_file() {
-        bail!("{} has no bin/{exe}", b.python.logical.display());
-    }
+    // Copied by this process, outside the sandbox: symlinks are followed inside the
+    // interpreter's store path only (never to a host file).
+    let src_exe = file_in(&b.python, &format!("bin/{exe}"))
+        .with_context(|| format!("{} has no bin/{exe}", b.python.logical.display()))?;
     let stdlib = format!("lib/python{ver}");
-    if !b.python.real.join(&stdlib).join("os.py").is_file() {
+    if file_in(&b.python, &format!("{stdlib}/os.py")).is_none() {
         bail!("{} has no {stdlib}/os.py", b.python.logical.display());
     }
     let root = &b.out.real;
@@ -482,6 +508,43 @@ pub fn compile_env() -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An interpreter package whose `bin/python3.11` is a link to a host file: the host file
+    /// is not copied into the environment.
+    #[test]
+    fn interpreter_link_to_the_host_is_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let store = t.path().join("nix/store");
+        let py = store.join("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-python3.11");
+        fs::create_dir_all(py.join("bin")).unwrap();
+        fs::create_dir_all(py.join("lib/python3.11")).unwrap();
+        fs::write(py.join("lib/python3.11/os.py"), "").unwrap();
+        for (target, link) in [
+            ("/etc/passwd", "bin/python3.11"),
+            ("../../../../../../../../etc/passwd", "bin/python3"),
+        ] {
+            symlink(target, py.join(link)).unwrap();
+        }
+        let obj = |p: &Path| {
+            StoreObject::new(
+                Path::new("/nix/store").join(p.file_name().unwrap()),
+                p.to_path_buf(),
+            )
+        };
+        let out = store.join("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-env");
+        let b = PythonEnvBuild {
+            python: obj(&py),
+            wheels: vec![],
+            deps: vec![],
+            python_version: "3.11".into(),
+            out: obj(&out),
+        };
+        let e = format!("{:#}", build_python_env(&b).unwrap_err());
+        assert!(e.contains("has no bin/python3.11"), "{e}");
+        assert!(!out.join("bin/python3.11").exists());
+        assert!(file_in(&b.python, "bin/python3").is_none());
+        assert!(file_in(&b.python, "lib/python3.11/os.py").is_some());
+    }
 
     #[test]
     fn record_csv() {
