@@ -1,6 +1,7 @@
 //! The store-aware builtins: the layer that joins the evaluator (which knows nothing of the
 //! store) to the local store and the fetchers. `derivationStrict`, `toFile`, `path`,
-//! `filterSource`, `storePath`, `fetchurl`, `fetchTarball`, path coercion and the mapping of
+//! `filterSource`, `storePath`, `fetchurl`, `fetchTarball`, `fetchGit`/`fetchTree` (in
+//! `fetchtree.rs`), path coercion and the mapping of
 //! logical `/nix/store` paths to the physical store root.
 
 use evaluator::eval::{mkerr, Attrs, Context, Evaluator, Result, StoreHooks, Thunk, Value};
@@ -296,11 +297,23 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
         1,
         Rc::new(move |ev, args| fetch(&g, ev, &args[0], false)),
     );
-    let g = glue;
+    let g = glue.clone();
     ev.set_builtin(
         "fetchTarball",
         1,
         Rc::new(move |ev, args| fetch(&g, ev, &args[0], true)),
+    );
+    let g = glue.clone();
+    ev.set_builtin(
+        "fetchGit",
+        1,
+        Rc::new(move |ev, args| crate::fetchtree::fetch_tree(&g, ev, &args[0], Some("git"))),
+    );
+    let g = glue;
+    ev.set_builtin(
+        "fetchTree",
+        1,
+        Rc::new(move |ev, args| crate::fetchtree::fetch_tree(&g, ev, &args[0], None)),
     );
 }
 

@@ -3,4 +3,5 @@ pub mod build_cmd;
 pub mod builders;
 pub mod cli;
 pub mod embedded;
+pub mod fetchtree;
 pub mod glue;

@@ -42,14 +42,17 @@ impl Default for FetchOptions {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct CacheEntry {
-    store_path: String,
-    time: u64,
+pub(crate) struct CacheEntry {
+    pub(crate) store_path: String,
+    pub(crate) time: u64,
     #[serde(default)]
-    etag: Option<String>,
+    pub(crate) etag: Option<String>,
+    /// Facts a fetcher records with the path (`fetchGit`: rev, revCount, lastModified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) info: Option<serde_json::Value>,
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -60,18 +63,18 @@ fn cache_file(store: &LocalStore) -> PathBuf {
     store.state_dir().join("fetch-cache.json")
 }
 
-fn cache_key(kind: &str, url: &str, name: &str) -> String {
+pub(crate) fn cache_key(kind: &str, url: &str, name: &str) -> String {
     format!("{kind}\t{name}\t{url}")
 }
 
-fn load_cache(store: &LocalStore) -> BTreeMap<String, CacheEntry> {
+pub(crate) fn load_cache(store: &LocalStore) -> BTreeMap<String, CacheEntry> {
     fs::read_to_string(cache_file(store))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
 
-fn save_cache_entry(store: &LocalStore, key: String, e: CacheEntry) -> Result<()> {
+pub(crate) fn save_cache_entry(store: &LocalStore, key: String, e: CacheEntry) -> Result<()> {
     let f = cache_file(store);
     // Serialise writers through a lock file; the cache is a small JSON map.
     let lock = fs::OpenOptions::new()
@@ -250,6 +253,7 @@ fn fetch_cached(
                         store_path: p.to_absolute(),
                         time: now(),
                         etag,
+                        info: None,
                     },
                 )?;
                 p

@@ -8,6 +8,7 @@ pub mod builtin;
 pub mod cli;
 pub mod fetch;
 pub mod fetchers;
+pub mod git;
 pub mod progress;
 pub mod sandbox;
 pub mod scheduler;
