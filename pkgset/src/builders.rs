@@ -18,6 +18,20 @@ impl StoreObject {
             real: real.into(),
         }
     }
+
+    /// Resolve `rel` inside this store object with [`store::confine`]: symlinks are followed
+    /// within it only (one to `/etc`, `../../etc` or another store path leads nowhere).
+    pub fn resolve(&self, rel: &str, follow_last: bool) -> store::confine::Resolution {
+        use store::confine::{Resolution, View};
+        let (Some(name), Some(dir)) = (
+            self.logical.file_name().and_then(|n| n.to_str()),
+            self.logical.parent(),
+        ) else {
+            return Resolution::Outside;
+        };
+        let map = |n: &str| (n == name).then(|| self.real.clone());
+        View::Store { dir, map: &map }.resolve(&self.logical.join(rel), follow_last)
+    }
 }
 
 use std::path::Path;

@@ -444,10 +444,12 @@ impl DebUnpacker {
             let parent = link.new.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
             let value = if self.present.contains(&new_target) || new_target.is_empty() {
                 relative_path(parent, &new_target)
-            } else if let Some(dep) = deps
-                .iter()
-                .find(|d| fs::symlink_metadata(d.real.join(&new_target)).is_ok())
-            {
+            } else if let Some(dep) = deps.iter().find(|d| {
+                matches!(
+                    d.resolve(&new_target, false),
+                    store::confine::Resolution::Found { .. }
+                )
+            }) {
                 format!("{}/{}", dep.logical.display(), new_target)
             } else if !link.target.starts_with('/') {
                 self.log
@@ -460,10 +462,11 @@ impl DebUnpacker {
                 ));
                 link.target.clone()
             };
-            let dest = self.out.join(&link.new);
-            if let Some(p) = dest.parent() {
-                fs::create_dir_all(p)?;
-            }
+            // Links made earlier are followed inside the output only (never to the host).
+            let (parent_rel, file) = link.new.rsplit_once('/').unwrap_or(("", &link.new));
+            let dest = store::confine::create_dir_all_in(&self.out, Path::new(parent_rel))
+                .with_context(|| format!("creating the parent of {}", link.new))?
+                .join(file);
             symlink(&value, &dest)
                 .with_context(|| format!("creating symlink {}", dest.display()))?;
         }
@@ -473,8 +476,10 @@ impl DebUnpacker {
 
     fn post_process(&mut self) -> Result<()> {
         let bin = self.out.join("bin");
+        let bin_is_dir = fs::symlink_metadata(&bin).is_ok_and(|m| m.is_dir());
         for (pkg, link, target) in PROGRAM_ALIASES {
-            if self.packages.iter().any(|p| p == pkg)
+            if bin_is_dir
+                && self.packages.iter().any(|p| p == pkg)
                 && fs::symlink_metadata(bin.join(target)).is_ok()
                 && fs::symlink_metadata(bin.join(link)).is_err()
             {
@@ -513,9 +518,16 @@ fn write_file(dest: &Path, data: &[u8], mode: u32) -> Result<()> {
 /// `share/ca-certificates` (sorted by path) into `etc/ssl/certs/ca-certificates.crt`, and add
 /// nixpkgs' name `ca-bundle.crt` for it. Returns the number of certificates.
 pub fn generate_ca_bundle(out: &Path) -> Result<usize> {
-    let src = out.join("share/ca-certificates");
+    use store::confine::View;
+    // Symlinks in the output are followed inside it only (never to the host's files).
     let mut certs = Vec::new();
-    collect_files(&src, &mut certs)?;
+    if let Some((_, src)) = View::Tree(out)
+        .resolve(Path::new("share/ca-certificates"), true)
+        .dir()
+    {
+        collect_files(&src, &mut certs)?;
+    }
+    let src = out.join("share/ca-certificates");
     certs.retain(|p| p.extension().is_some_and(|e| e == "crt"));
     certs.sort();
     if certs.is_empty() {
@@ -529,9 +541,13 @@ pub fn generate_ca_bundle(out: &Path) -> Result<usize> {
             bundle.push(b'\n');
         }
     }
-    let dir = out.join("etc/ssl/certs");
-    fs::create_dir_all(&dir)?;
-    write_file(&dir.join("ca-certificates.crt"), &bundle, 0o644)?;
+    let dir = store::confine::create_dir_all_in(out, Path::new("etc/ssl/certs"))?;
+    let bundle_path = dir.join("ca-certificates.crt");
+    if fs::symlink_metadata(&bundle_path).is_ok() {
+        // Never write through whatever a package put there.
+        fs::remove_file(&bundle_path)?;
+    }
+    write_file(&bundle_path, &bundle, 0o644)?;
     if fs::symlink_metadata(dir.join("ca-bundle.crt")).is_err() {
         symlink("ca-certificates.crt", dir.join("ca-bundle.crt"))?;
     }
@@ -647,6 +663,43 @@ pub fn package_names(debs: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `share/ca-certificates` or `etc/ssl/certs/ca-certificates.crt` being links to the host
+    /// makes the bundle neither read host certificates nor write through the link.
+    #[test]
+    fn ca_bundle_does_not_follow_links_out_of_the_output() {
+        let t = tempfile::tempdir().unwrap();
+        let host = t.path().join("host");
+        fs::create_dir_all(host.join("certs")).unwrap();
+        fs::write(host.join("certs/host.crt"), "HOST CERT\n").unwrap();
+        fs::write(host.join("victim"), "precious\n").unwrap();
+        let out = t.path().join("out");
+        fs::create_dir_all(out.join("share")).unwrap();
+        symlink(host.join("certs"), out.join("share/ca-certificates")).unwrap();
+        assert!(
+            generate_ca_bundle(&out).is_err(),
+            "host certificates were read"
+        );
+
+        fs::remove_file(out.join("share/ca-certificates")).unwrap();
+        fs::create_dir_all(out.join("share/ca-certificates/x")).unwrap();
+        fs::write(out.join("share/ca-certificates/x/a.crt"), "A\n").unwrap();
+        fs::create_dir_all(out.join("etc/ssl/certs")).unwrap();
+        symlink(
+            host.join("victim"),
+            out.join("etc/ssl/certs/ca-certificates.crt"),
+        )
+        .unwrap();
+        assert_eq!(generate_ca_bundle(&out).unwrap(), 1);
+        assert_eq!(
+            fs::read_to_string(host.join("victim")).unwrap(),
+            "precious\n"
+        );
+        assert_eq!(
+            fs::read_to_string(out.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
+            "A\n"
+        );
+    }
 
     #[test]
     fn relocation_rules() {

@@ -389,16 +389,8 @@ fn install_wheel(wheel: &Path, layout: &Layout) -> Result<((String, String), Vec
 
 /// The regular file `rel` of the store object `obj`, symlinks followed inside it only.
 fn file_in(obj: &StoreObject, rel: &str) -> Option<PathBuf> {
-    use store::confine::{Resolution, View};
-    let name = obj.logical.file_name()?.to_str()?.to_string();
-    let real = obj.real.clone();
-    let map = move |n: &str| (n == name).then(|| real.clone());
-    let view = View::Store {
-        dir: obj.logical.parent()?,
-        map: &map,
-    };
-    match view.resolve(&obj.logical.join(rel), true) {
-        Resolution::Found {
+    match obj.resolve(rel, true) {
+        store::confine::Resolution::Found {
             physical, metadata, ..
         } if metadata.is_file() => Some(physical),
         _ => None,
