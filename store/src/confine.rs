@@ -201,56 +201,52 @@ pub fn logical_in_tree(root: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// Create the directory at logical `path` in the tree `root` and its missing parents, like
-/// `mkdir -p` run chrooted into `root`: existing symlinks along the way are followed inside
-/// the tree only. Returns the physical directory.
+/// `mkdir -p` run chrooted into `root` that also creates what a dangling symlink on the way
+/// points to (as Docker extracts layers): symlinks are followed inside the tree only.
+/// Returns the physical directory.
 pub fn create_dir_all_in(root: &Path, path: &Path) -> std::io::Result<PathBuf> {
-    let view = View::Tree(root);
-    let mut cur = PathBuf::from("/");
-    let mut phys = root.to_path_buf();
     let mut todo = Vec::new();
     push_components(&mut todo, path);
+    let mut stack: Vec<OsString> = Vec::new();
+    let mut hops = 0;
     while let Some(c) = todo.pop() {
-        let next = cur.join(&c);
-        match view.resolve(&next, true) {
-            Resolution::Found {
-                logical,
-                physical,
-                metadata,
-            } => {
-                if !metadata.is_dir() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::NotADirectory,
-                        format!("{} is not a directory", next.display()),
-                    ));
+        if c == ".." {
+            stack.pop();
+            continue;
+        }
+        stack.push(c);
+        let mut p = root.to_path_buf();
+        p.extend(&stack);
+        match fs::symlink_metadata(&p) {
+            Ok(md) if md.file_type().is_symlink() => {
+                hops += 1;
+                if hops > MAX_SYMLINKS {
+                    return Err(std::io::Error::other(format!(
+                        "{}: too many levels of symbolic links",
+                        p.display()
+                    )));
                 }
-                cur = logical;
-                phys = physical;
-            }
-            Resolution::Missing if c != ".." => {
-                // `cur` is a resolved directory: create the child in it, or (a dangling
-                // symlink there) where that symlink leads.
-                let here = phys.join(&c);
-                if fs::symlink_metadata(&here).is_ok() {
-                    // A dangling symlink: mkdir -p fails on it too.
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        format!("{} is a dangling symlink", next.display()),
-                    ));
+                let target = fs::read_link(&p)?;
+                stack.pop();
+                if target.is_absolute() {
+                    stack.clear();
                 }
-                fs::create_dir(&here)?;
-                cur = next;
-                phys = here;
+                push_components(&mut todo, &target);
             }
-            r => {
-                return Err(std::io::Error::other(format!(
-                    "cannot create {} in {}: {r:?}",
-                    path.display(),
-                    root.display()
-                )))
+            Ok(md) if md.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", p.display()),
+                ))
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir(&p)?,
+            Err(e) => return Err(e),
         }
     }
-    Ok(phys)
+    let mut p = root.to_path_buf();
+    p.extend(&stack);
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -348,9 +344,15 @@ mod tests {
         let d = create_dir_all_in(&root, Path::new("abs/new/dir")).unwrap();
         assert_eq!(d, root.join("etc/new/dir"));
         assert!(d.is_dir());
+        // A dangling link is followed inside the tree, as Docker does.
         symlink("/nonexistent-dir", root.join("dangling")).unwrap();
-        assert!(create_dir_all_in(&root, Path::new("dangling/x")).is_err());
+        let d = create_dir_all_in(&root, Path::new("dangling/x")).unwrap();
+        assert_eq!(d, root.join("nonexistent-dir/x"));
         assert!(!Path::new("/nonexistent-dir").exists());
+        fs::write(root.join("file"), "").unwrap();
+        assert!(create_dir_all_in(&root, Path::new("file/x")).is_err());
+        symlink("loop", root.join("loop")).unwrap();
+        assert!(create_dir_all_in(&root, Path::new("loop/x")).is_err());
         assert_eq!(
             logical_in_tree(&root, &root.join("a/b")).unwrap(),
             Path::new("/a/b")
