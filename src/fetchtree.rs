@@ -399,7 +399,8 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
             return Err(mkerr(format!(
                 "NAR hash mismatch in input '{}' ({}), expected '{}', got '{}'",
                 input_url(a),
-                f.path.to_absolute(),
+                // Nix names the physical path (`tree.actualPath`).
+                g.store.real_path(&f.path).display(),
                 want.to_sri(),
                 f.nar_hash.to_sri()
             )));
