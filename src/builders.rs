@@ -198,22 +198,29 @@ pub fn op_stream_image(
         .context("stream executable outside a store")?
         .to_path_buf();
     map_paths(&mut conf, &|s| {
-        s.strip_prefix(STORE_ROOT_VAR).map(|rest| {
+        let rest = s.strip_prefix(STORE_ROOT_VAR)?;
+        // Only paths inside the store (a `..` would be left unmapped, hence not found).
+        if Path::new(rest)
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return None;
+        }
+        Some(
             phys_store
                 .join(rest.trim_start_matches('/'))
                 .display()
-                .to_string()
-        })
+                .to_string(),
+        )
     });
-    let tmp = tempfile::tempdir()?;
-    let layer = tmp.path().join("customisation-layer.tar");
-    std::fs::write(&layer, &data[nl + 1..])?;
-    conf["customisation_layer"] = serde_json::Value::String(layer.display().to_string());
-    let conf_path = tmp.path().join("stream.json");
-    std::fs::write(&conf_path, serde_json::to_vec(&conf)?)?;
+    // The customisation layer is read in place (no temporary copy to leave behind).
+    conf["customisation_layer"] = serde_json::Value::String(file.display().to_string());
+    conf["customisation_layer_offset"] = serde_json::Value::from(nl as u64 + 1);
+    let conf: dockertools::StreamConf = serde_json::from_value(conf)
+        .with_context(|| format!("{}: invalid stream data", file.display()))?;
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    dockertools::stream_image(&conf_path, &mut w)?;
+    dockertools::stream_image_conf(&conf, &mut w, None)?;
     use std::io::Write;
     w.flush()?;
     Ok(0)

@@ -12,8 +12,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 pub enum LayerData {
-    /// An uncompressed layer tar on disk.
-    File(PathBuf),
+    /// An uncompressed layer tar on disk (from this byte offset to the end).
+    File(PathBuf, u64),
     /// Entries turned into a tar on demand (twice: once to hash, once to write).
     Entries(Entries),
 }
@@ -39,24 +39,42 @@ impl Layer {
     }
 
     pub fn from_file(path: PathBuf, diff_id: String, comment: String) -> Result<Layer> {
-        let size = fs::metadata(&path)
+        Self::from_file_at(path, 0, diff_id, comment)
+    }
+
+    /// A layer tar stored in `path` from byte `offset` to the end.
+    pub fn from_file_at(
+        path: PathBuf,
+        offset: u64,
+        diff_id: String,
+        comment: String,
+    ) -> Result<Layer> {
+        let len = fs::metadata(&path)
             .with_context(|| format!("cannot read layer {}", path.display()))?
             .size();
+        let size = len.checked_sub(offset).with_context(|| {
+            format!(
+                "layer {} is shorter than its offset {offset}",
+                path.display()
+            )
+        })?;
         Ok(Layer {
             diff_id,
             size,
             comment,
-            data: LayerData::File(path),
+            data: LayerData::File(path, offset),
         })
     }
 
     fn write_to(&self, w: &mut dyn Write) -> Result<()> {
         match &self.data {
             LayerData::Entries(e) => write_layer(e, w),
-            LayerData::File(p) => {
+            LayerData::File(p, offset) => {
+                use std::io::{Read, Seek};
                 let mut f =
                     fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-                io::copy(&mut f, w)?;
+                f.seek(io::SeekFrom::Start(*offset))?;
+                io::copy(&mut f.take(self.size), w)?;
                 Ok(())
             }
         }

@@ -363,13 +363,14 @@ fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Resu
     }
     let nix = root.join("nix");
     let store = nix.join("store");
-    // The store is mounted at /nix/store: both must be real directories of the tree (a
-    // symlink there would make the mount, done outside the chroot, land elsewhere).
-    for d in [&nix, &store] {
+    // The store, /dev and /proc are mounted there: they must be real directories of the
+    // tree, if present (a symlink would make the mount, prepared outside the chroot, land
+    // elsewhere, e.g. on the host's /etc).
+    for d in [&nix, &store, &root.join("dev"), &root.join("proc")] {
         if let Ok(md) = fs::symlink_metadata(d) {
             if !md.is_dir() {
                 bail!(
-                    "cannot run the image scripts: /{} in the image is not a directory (it comes from copyToRoot)",
+                    "cannot run the image scripts: /{} in the image is a symlink or a file, not a directory",
                     d.strip_prefix(root).unwrap_or(d).display()
                 );
             }
@@ -608,6 +609,9 @@ pub struct StreamConf {
     pub store_layers: Vec<Vec<StorePathRef>>,
     /// The prebuilt customisation layer (uncompressed tar) and its sha256.
     pub customisation_layer: PathBuf,
+    /// Where the layer starts in that file (it may follow other data).
+    #[serde(default)]
+    pub customisation_layer_offset: u64,
     pub customisation_diff_id: String,
     pub customisation_paths: Vec<String>,
 }
@@ -765,6 +769,7 @@ fn prepare_stream_with_tag(
             })
             .collect(),
         customisation_layer: custom_tar,
+        customisation_layer_offset: 0,
         customisation_diff_id: diff_id,
         customisation_paths: plan.customisation_paths.clone(),
     };
@@ -805,6 +810,15 @@ fn stream_image_in(
         .with_context(|| format!("cannot read {}", conf_json_path.display()))?;
     let conf: StreamConf = serde_json::from_slice(&text)
         .with_context(|| format!("invalid stream configuration {}", conf_json_path.display()))?;
+    stream_image_conf(&conf, out, scratch)
+}
+
+/// [`stream_image`] of a configuration already read.
+pub fn stream_image_conf(
+    conf: &StreamConf,
+    out: &mut dyn Write,
+    scratch: Option<&Path>,
+) -> Result<()> {
     let created = resolve_created(&conf.created)?;
     let base = match &conf.from_image {
         Some(p) => Some(base::load(
@@ -829,8 +843,9 @@ fn stream_image_in(
             format!("store paths: {names:?}"),
         )?);
     }
-    layers.push(Layer::from_file(
+    layers.push(Layer::from_file_at(
         conf.customisation_layer.clone(),
+        conf.customisation_layer_offset,
         conf.customisation_diff_id.clone(),
         format!(
             "customisation layer (contents, config, scripts); store paths: {:?}",

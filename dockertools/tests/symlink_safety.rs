@@ -282,3 +282,26 @@ fn hostile_base_image_layers_cannot_touch_host_files() {
     assert!(e.contains("manifest.json"), "{e}");
     assert_host_intact(&h);
 }
+
+#[test]
+fn scripts_refuse_mount_points_that_are_links() {
+    let t = tempfile::tempdir().unwrap();
+    let h = host_dir(t.path());
+    let hs = h.display().to_string();
+    let store = FakeStore::new(&t.path().join("store"));
+    for name in ["nix", "dev", "proc"] {
+        let p = store.add('p', "p", |d| symlink(&hs, d.join(name)).unwrap());
+        let mut spec = ImageSpec::new("x");
+        spec.tag = Some("t".into());
+        spec.copy_to_root = vec![store.root_input(&p)];
+        spec.closure = vec![store.entry(&p, &[])];
+        spec.run_as_root = Some("true".into());
+        let out = t.path().join("image.tar");
+        let e = format!("{:#}", build_image(&spec, &NoScripts, &out).unwrap_err());
+        assert!(
+            e.contains(&format!("/{name} in the image is a symlink")),
+            "{e}"
+        );
+        assert_host_intact(&h);
+    }
+}
