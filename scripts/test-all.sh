@@ -10,3 +10,7 @@ export CARGO_TERM_COLOR=never
 cargo build --release --bins
 cargo test --release --workspace -- --test-threads=2
 scripts/conformance.sh "${CARGO_TARGET_DIR:-target}/release/rnix-instantiate"
+# nixpkgs' own lib suites (issue 14), with rnix-instantiate standing in for nix-instantiate.
+bin="${CARGO_TARGET_DIR:-target}/release/rnix-instantiate"
+case $bin in /*) ;; *) bin="$PWD/$bin" ;; esac
+../shared/nixpkgs-lib/run.sh "$bin"

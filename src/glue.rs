@@ -15,7 +15,7 @@ use store::hash::{Hash, HashAlgo};
 use store::local::LocalStore;
 use store::store_path::{FileIngestionMethod, StorePath};
 
-const STORE_DIR: &str = "/nix/store";
+use store::STORE_DIR;
 
 /// Settings of the glue layer.
 #[derive(Clone, Debug)]
@@ -184,6 +184,9 @@ impl StoreHooks for Hooks {
 /// Install the hooks and store-aware builtins into `ev`.
 pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
     ev.set_hooks(Rc::new(Hooks(glue.clone())));
+    // The logical store dir (`NIX_STORE_DIR` when set, as in Nix).
+    ev.options.store_dir = STORE_DIR.to_string();
+    ev.set_value_builtin("storeDir", Value::string(STORE_DIR.to_string()));
 
     let g = glue.clone();
     ev.set_builtin(
@@ -779,9 +782,20 @@ pub type Wanted = BTreeMap<String, BTreeSet<String>>;
 /// Set-up used by `rnix-instantiate --eval`: the default store (`RNIX_STORE` or the user's
 /// data directory) with the store-aware builtins. Without a usable store the evaluator keeps
 /// its store-less builtins, which fail with a clear message when used.
-pub fn instantiate_setup(ev: &mut Evaluator) {
+pub fn instantiate_setup(ev: &mut Evaluator, args: &evaluator::eval::cli::EvalArgs) {
+    let mut opts = GlueOptions::default();
+    for (name, value) in &args.options {
+        match name.as_str() {
+            "embedded-nixpkgs" => opts.embedded_nixpkgs = value == "true" || value == "1",
+            "tarball-ttl" => match value.parse() {
+                Ok(ttl) => opts.fetch.ttl = ttl,
+                Err(_) => rnix_util::errln!("warning: invalid tarball-ttl '{value}'"),
+            },
+            _ => {}
+        }
+    }
     match LocalStore::open_default() {
-        Ok(store) => install(ev, Glue::new(Rc::new(store), GlueOptions::default())),
+        Ok(store) => install(ev, Glue::new(Rc::new(store), opts)),
         Err(err) => {
             rnix_util::errln!("rnix: warning: no store available ({err}); store operations will fail")
         }

@@ -517,7 +517,7 @@ impl<'s> Realiser<'s> {
 
         let is_fixed = drv.is_fixed_output();
         let ns_ok = sandbox::namespaces_available();
-        let store_at_root = self.store.store_dir() == Path::new(store::STORE_DIR);
+        let store_at_root = self.store.store_dir() == Path::new(&*store::STORE_DIR);
         // Without the sandbox (`sandbox = false`), a store elsewhere than /nix/store is still
         // mapped there through namespaces, but the build sees the host's programs and network.
         let use_ns = ns_ok && (self.opts.sandbox || !store_at_root);
@@ -549,7 +549,7 @@ impl<'s> Realiser<'s> {
         // Where the outputs are written: in the sandbox's store, or (unsandboxed) at the
         // logical path, which must then be the physical store.
         let unsandboxed_shell = builtin.is_none() && !use_ns;
-        if unsandboxed_shell && self.store.store_dir() != Path::new(store::STORE_DIR) {
+        if unsandboxed_shell && self.store.store_dir() != Path::new(&*store::STORE_DIR) {
             bail!(
                 "cannot build '{drv_abs}': Linux user namespaces are unavailable and the store's \
                  physical directory '{}' is not {}; builds without a sandbox need a store at /",

@@ -250,6 +250,12 @@ impl LocalStore {
         let root = fs::canonicalize(root).map_err(io_err(root))?;
         let store_dir = root.join("nix/store");
         let state_dir = root.join("nix/var/rnix");
+        Self::open_dirs(root, store_dir, state_dir)
+    }
+
+    /// Open (creating if needed) a store whose objects live in `store_dir` and metadata in
+    /// `state_dir`; `root` identifies the store (its temporary roots).
+    fn open_dirs(root: PathBuf, store_dir: PathBuf, state_dir: PathBuf) -> Result<LocalStore> {
         for d in [
             store_dir.clone(),
             state_dir.join("db"),
@@ -267,8 +273,25 @@ impl LocalStore {
         })
     }
 
-    /// Open the store at [`default_root`].
+    /// Open the store at [`default_root`]; or, as Nix does when `NIX_STORE_DIR` is set (and
+    /// `RNIX_STORE` is not), the store in that directory itself (logical = physical), with its
+    /// metadata under `NIX_STATE_DIR` (default: `<store dir>/../var/nix`).
     pub fn open_default() -> Result<LocalStore> {
+        let rnix_store = std::env::var_os("RNIX_STORE").filter(|s| !s.is_empty());
+        if rnix_store.is_none() && !STORE_DIR.is_default() {
+            let store_dir = PathBuf::from(&*STORE_DIR);
+            let state = std::env::var_os("NIX_STATE_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    store_dir
+                        .parent()
+                        .unwrap_or(Path::new("/"))
+                        .join("var/nix")
+                });
+            fs::create_dir_all(&store_dir).map_err(io_err(&store_dir))?;
+            return Self::open_dirs(store_dir.clone(), store_dir, state.join("rnix"));
+        }
         Self::open(default_root()?)
     }
 

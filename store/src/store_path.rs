@@ -5,8 +5,84 @@ use crate::nixbase32;
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// The logical store directory (what appears in `.drv` files and string contexts).
-pub const STORE_DIR: &str = "/nix/store";
+/// The logical store directory (what appears in `.drv` files and string contexts):
+/// `/nix/store`, or `NIX_STORE_DIR` when set, as in Nix. Read once per process; use it as a
+/// `&str` (`&*STORE_DIR`), a path (`AsRef<Path>`) or in `format!`.
+pub static STORE_DIR: StoreDir = StoreDir;
+
+/// Nix's default store directory.
+pub const DEFAULT_STORE_DIR: &str = "/nix/store";
+
+/// The process's logical store directory; see [`STORE_DIR`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoreDir;
+
+impl StoreDir {
+    pub fn as_str(&self) -> &'static str {
+        static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        DIR.get_or_init(|| {
+            match std::env::var("NIX_STORE_DIR") {
+                Ok(d) if d.starts_with('/') && d.len() > 1 => {
+                    let d = d.trim_end_matches('/');
+                    // Canonical, as Nix's `canonPath`: an existing directory through its
+                    // real path, so that printed paths exist on disk.
+                    std::fs::canonicalize(d)
+                        .ok()
+                        .and_then(|p| p.to_str().map(str::to_string))
+                        .unwrap_or_else(|| d.to_string())
+                }
+                _ => DEFAULT_STORE_DIR.to_string(),
+            }
+        })
+    }
+    /// Whether the logical store directory is Nix's default `/nix/store`.
+    pub fn is_default(&self) -> bool {
+        self.as_str() == DEFAULT_STORE_DIR
+    }
+}
+
+impl std::ops::Deref for StoreDir {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for StoreDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<std::path::Path> for StoreDir {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(self.as_str())
+    }
+}
+
+impl AsRef<str> for StoreDir {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<StoreDir> for String {
+    fn from(d: StoreDir) -> String {
+        d.as_str().to_string()
+    }
+}
+
+impl From<StoreDir> for std::path::PathBuf {
+    fn from(d: StoreDir) -> std::path::PathBuf {
+        std::path::PathBuf::from(d.as_str())
+    }
+}
+
+impl PartialEq<str> for StoreDir {
+    fn eq(&self, o: &str) -> bool {
+        self.as_str() == o
+    }
+}
 /// Length of the hash part of a store path.
 pub const HASH_PART_LEN: usize = 32;
 /// Maximum length of a store path name.
@@ -131,7 +207,7 @@ impl StorePath {
 
     /// Parse an absolute path in the logical store dir (`/nix/store/<hash>-<name>`).
     pub fn from_absolute(s: &str) -> Result<StorePath, StorePathError> {
-        Self::from_absolute_in(STORE_DIR, s)
+        Self::from_absolute_in(&STORE_DIR, s)
     }
 
     /// Parse an absolute path in the given store dir.
@@ -153,7 +229,7 @@ impl StorePath {
     /// (Nix's `toStorePath`).
     pub fn from_absolute_prefix(s: &str) -> Result<(StorePath, String), StorePathError> {
         let rest = s
-            .strip_prefix(STORE_DIR)
+            .strip_prefix(&*STORE_DIR)
             .and_then(|r| r.strip_prefix('/'))
             .ok_or_else(|| StorePathError::NotInStore(s.to_string()))?;
         let (base, sub) = match rest.find('/') {

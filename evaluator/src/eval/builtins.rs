@@ -215,12 +215,6 @@ impl Evaluator {
     /// `findFile`: resolve `<name>` against a search-path list value.
     pub fn find_file(&mut self, search: &Value, name: &str, pos: Pos) -> Result<Value> {
         let first = name.split('/').next().unwrap_or(name);
-        if let Some(p) = self.hooks.resolve_search_path(first) {
-            let rest = &name[first.len()..];
-            return Ok(Value::Path(
-                canon_path(&format!("{}{}", p.display(), rest)).into(),
-            ));
-        }
         let list = self.expect_list(search)?;
         for t in list.iter() {
             let e = self.force(t)?;
@@ -270,6 +264,14 @@ impl Evaluator {
             if Evaluator::corepkg(&p).is_some() {
                 return Ok(Value::Path(p.into()));
             }
+        }
+        // Only what the user's search path does not answer is asked of the hooks (the
+        // glue answers `<nixpkgs>` with its embedded package set).
+        if let Some(p) = self.hooks.resolve_search_path(first) {
+            let rest = &name[first.len()..];
+            return Ok(Value::Path(
+                canon_path(&format!("{}{}", p.display(), rest)).into(),
+            ));
         }
         Err(EvalError::new(
             ErrorKind::Throw,
@@ -845,7 +847,8 @@ pub(crate) fn register(ev: &mut Evaluator) {
                 .map(|x| Attr {
                     name: x.name.clone(),
                     value: Thunk::apply(f.clone(), vec![Thunk::new(s(&x.name)), x.value.clone()]),
-                    pos: x.pos,
+                    // Nix's mapAttrs gives its attributes no position.
+                    pos: Pos::NONE,
                 })
                 .collect(),
         }))

@@ -130,7 +130,7 @@ pub fn auto_args(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<Vec<(String,
 
 /// Run the evaluation part of `nix-instantiate --eval`; prints results to stdout and errors
 /// to stderr; returns the process exit code. `setup` may install hooks and builtins.
-pub fn run_eval_with(argv: Vec<String>, setup: fn(&mut Evaluator)) -> i32 {
+pub fn run_eval_with(argv: Vec<String>, setup: fn(&mut Evaluator, &EvalArgs)) -> i32 {
     with_big_stack(move || {
         let a = match EvalArgs::parse(&argv) {
             Ok(a) => a,
@@ -140,7 +140,7 @@ pub fn run_eval_with(argv: Vec<String>, setup: fn(&mut Evaluator)) -> i32 {
             }
         };
         let mut ev = make_evaluator(&a);
-        setup(&mut ev);
+        setup(&mut ev, &a);
         match eval_and_print(&mut ev, &a) {
             Ok(out) => {
                 use std::io::Write;
@@ -159,7 +159,7 @@ pub fn run_eval_with(argv: Vec<String>, setup: fn(&mut Evaluator)) -> i32 {
 
 /// [`run_eval_with`] without customisation.
 pub fn run_eval(argv: Vec<String>) -> i32 {
-    run_eval_with(argv, |_| {})
+    run_eval_with(argv, |_, _| {})
 }
 
 /// Evaluate what the arguments ask for and render the output text.

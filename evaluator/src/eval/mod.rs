@@ -801,11 +801,15 @@ impl Evaluator {
                 Ok(v)
             }
             Expr::HasAttr { e, path } => {
+                // `e ? a.b.c` forces `e`, `e.a` and `e.a.b`, never the value of the last
+                // attribute (`{ b = throw "x"; } ? b` is true).
                 let mut v = self.eval(env, e)?;
-                for k in path {
+                let last = path.len().saturating_sub(1);
+                for (i, k) in path.iter().enumerate() {
                     let name = self.attr_key(env, k)?;
                     match &v {
                         Value::Attrs(a) => match a.get(&name) {
+                            Some(_) if i == last => return Ok(Value::Bool(true)),
                             Some(t) => {
                                 let t = t.clone();
                                 v = self.force(&t)?
@@ -1155,7 +1159,8 @@ impl Evaluator {
                             let mut e = mkerr(format!(
                                 "function '{}' called with unexpected argument '{}'",
                                 def.name.as_deref().unwrap_or("anonymous lambda"),
-                                at.name
+                                // quoted as Nix prints attribute names ('"b c"')
+                                print::attr_name(&at.name)
                             ));
                             e.pos = def.pos;
                             e.hint = did_you_mean(&at.name, formals.iter().map(|f| &*f.name));

@@ -1,0 +1,1 @@
+builtins.unsafeGetAttrPos "a" (builtins.mapAttrs (k: v: v) { a = true; })
