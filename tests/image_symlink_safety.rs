@@ -29,6 +29,7 @@ const LINKS: &[(&str, &str)] = &[
     ("passwd-link", "/etc/passwd"),
     ("store-dotdot", "/nix/store/../../etc"),
     ("sub/via-store", "/nix/store/../../etc/ssl"),
+    ("dot", "/etc/."),
 ];
 
 fn expression() -> String {

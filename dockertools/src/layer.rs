@@ -212,8 +212,17 @@ pub fn write_layer(entries: &Entries, w: &mut dyn Write) -> Result<()> {
             Source::Symlink(target) => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 h.set_size(0);
-                b.append_link(&mut h, name, target)
-                    .with_context(|| format!("writing symlink {name} to a layer"))?;
+                // The target byte for byte (as in the store's NAR): `set_link_name` would
+                // normalise `a/./b` or `a/.`. Long targets go through a GNU long-link record,
+                // which is written verbatim too.
+                let raw = target.as_os_str().as_encoded_bytes();
+                if raw.len() < 100 && !raw.is_empty() {
+                    h.set_link_name_literal(raw)?;
+                    b.append_data(&mut h, name, io::empty())
+                } else {
+                    b.append_link(&mut h, name, target)
+                }
+                .with_context(|| format!("writing symlink {name} to a layer"))?;
             }
             Source::File(path) => {
                 let f = fs::File::open(path)
@@ -317,5 +326,39 @@ impl<W: Write> OuterTar<W> {
         self.w.write_all(&[0u8; 1024])?;
         self.w.flush()?;
         Ok(self.w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlink_targets_are_written_verbatim() {
+        let targets = ["a/./b", "/etc/.", "a//b", "./x", "../../../etc", "x/"];
+        let mut entries = Entries::new();
+        for (i, t) in targets.iter().enumerate() {
+            entries.insert(
+                format!("l{i}"),
+                Entry {
+                    source: Source::Symlink(PathBuf::from(t)),
+                    mode: 0o777,
+                    uid: 0,
+                    gid: 0,
+                },
+            );
+        }
+        let mut v = Vec::new();
+        write_layer(&entries, &mut v).unwrap();
+        let mut ar = tar::Archive::new(&v[..]);
+        let got: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                String::from_utf8(e.link_name_bytes().unwrap().into_owned()).unwrap()
+            })
+            .collect();
+        assert_eq!(got, targets);
     }
 }
