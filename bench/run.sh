@@ -8,7 +8,7 @@
 # Environment:
 #   RUNS=5            runs per figure (median); at least 5 for the published file
 #   COLD_RUNS=5       cold seed builds (each with its own empty store and a full download)
-#   SECTIONS="eval corpus parse nar seed image parallel"   a subset for development; with
+#   SECTIONS="eval corpus nixpkgslib parse nar seed image parallel"   a subset for development; with
 #                     a subset the file goes to $W/BENCHMARKS.md unless BENCH_OUT is set
 #   BENCH_OUT=FILE    where to write the Markdown (default docs/BENCHMARKS.md)
 #   PROFILE=0         no perf profiles of the figures where rnix is behind
@@ -26,7 +26,7 @@ source "$here/lib.sh"
 
 RUNS=${RUNS:-5}
 COLD_RUNS=${COLD_RUNS:-5}
-ALL="eval corpus parse nar seed image parallel"
+ALL="eval corpus nixpkgslib parse nar seed image parallel"
 SECTIONS=${SECTIONS:-$ALL}
 PROFILE=${PROFILE:-1}
 PARSE_MB=${PARSE_MB:-16}
@@ -100,6 +100,39 @@ if want eval; then
       summary "eval $n.nix" failed "" ""
     fi
   done
+fi
+
+# ---------------------------------------------------------------------------- nixpkgslib
+# nixpkgs' own lib suites (issue 14): each suite run whole by ../shared/nixpkgs-lib/run.sh,
+# once with rnix-instantiate and once with Nix 2.8's nix-instantiate standing in.
+if want nixpkgslib; then
+  log "nixpkgs' lib suites: misc, modules, fileset"
+  runner="$(dirname "$repo")/shared/nixpkgs-lib/run.sh"
+  [ -x "$runner" ] || die "no nixpkgs-lib runner at $runner"
+  nixbin=$(command -v nix-instantiate)
+  md nixpkgslib "| suite | rnix (s) | Nix 2.8 (s) | speed-up | rnix peak RSS (MB) | Nix peak RSS (MB) | RSS ratio |"
+  md nixpkgslib "|---|---|---|---|---|---|---|"
+  for suite in misc modules fileset; do
+    if hf "lib-$suite" -N "$runner $RI $suite" "$runner $nixbin $suite"; then
+      r=$(hfmed "lib-$suite" 0); p=$(hfmed "lib-$suite" 1); s=$(ratio "$p" "$r")
+      rr=$(rss_median "$runner" "$RI" "$suite") || rr=failed
+      pr=$(rss_median "$runner" "$nixbin" "$suite") || pr=failed
+      md nixpkgslib "| $suite | $(f3 "$r") | $(f3 "$p") | **$s** | $rr | $pr | $(ratio "$rr" "$pr") |"
+      summary "nixpkgs lib $suite (s)" "$(f3 "$r")" "$(f3 "$p") (Nix)" "$s"
+    else
+      md nixpkgslib "| $suite | failed | | | | | |"; summary "nixpkgs lib $suite" failed "" ""
+    fi
+  done
+  # The fileset suite's large-directory trace (10,001 files), alone.
+  big="$W/fileset-trace"; rm -rf "$big"; mkdir -p "$big/d"
+  (cd "$big/d" && touch 0 $(printf '%s ' {0..9}{0..9}{0..9}{0..9}))
+  libdir="$(dirname "$repo")/shared/nixpkgs-lib/lib"
+  printf 'with import %s; with fileset; trace (unions (mapAttrsToList (n: _: ./d + "/${n}") (removeAttrs (builtins.readDir ./d) [ "0" ]))) null\n' "$libdir" >"$big/t.nix"
+  if hf fileset-trace -N "$RI --eval $big/t.nix" "nix-instantiate --eval $big/t.nix"; then
+    r=$(hfmed fileset-trace 0); p=$(hfmed fileset-trace 1); s=$(ratio "$p" "$r")
+    md nixpkgslib "| \`lib.fileset.trace\` of a 10,001-file directory | $(f3 "$r") | $(f3 "$p") | **$s** | | | |"
+    summary "fileset trace, 10,001 files (s)" "$(f3 "$r")" "$(f3 "$p") (Nix)" "$s"
+  fi
 fi
 
 # ---------------------------------------------------------------------------- corpus
@@ -437,6 +470,8 @@ section() { # section TITLE FILE-SUFFIX INTRO
     "The five programs of issue 3 (\`bench/eval/*.nix\`), each a separate process (start-up included)."
   section "Evaluation: conformance corpus" corpus \
     "Every test of \`../shared/conformance/visible-eval-okay.txt\`, run as \`run-with.sh\` runs it (flags, environment), output discarded (\`bench/corpus.sh\`)."
+  section "nixpkgs' lib suites (../shared/nixpkgs-lib)" nixpkgslib \
+    "Each suite run whole by \`run.sh\` (hundreds of evaluator processes for modules and fileset), with rnix-instantiate and with Nix 2.8's nix-instantiate; peak RSS is the largest process of the run."
   section "Parsing" parse ""
   section "NAR serialisation + sha256" nar ""
   section "The seed build (fixtures/simple-python-api)" seed \

@@ -1586,6 +1586,11 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let v = ev.arg(a, 0)?;
         let (p, _) = ev.arg_path(&v)?;
         let real = check_exists(ev, &p)?;
+        // A directory is listed once per evaluation (lib.fileset asks for the type of every
+        // file through `readDir (dirOf file)`: without this, N files cost N listings).
+        if let Some(v) = ev.read_dir_cache.get(&real) {
+            return Ok(v.clone());
+        }
         let rd = std::fs::read_dir(&real).map_err(|e| {
             if real.exists() && !real.is_dir() {
                 mkerr(format!("'{p}' is not a directory"))
@@ -1612,7 +1617,9 @@ pub(crate) fn register(ev: &mut Evaluator) {
                 pos: Pos::NONE,
             });
         }
-        Ok(Value::attrs(Attrs::from_unsorted(entries)))
+        let v = Value::attrs(Attrs::from_unsorted(entries));
+        ev.read_dir_cache.insert(real, v.clone());
+        Ok(v)
     });
     reg(ev, "hashFile", 2, |ev, a| {
         let (algo, _) = ev.arg_str(a, 0)?;

@@ -172,6 +172,8 @@ pub struct Evaluator {
     primops: Vec<(Rc<str>, Value)>,
     base: Option<Rc<BaseEnv>>,
     import_cache: HashMap<String, Value>,
+    /// `builtins.readDir` results by physical directory.
+    pub(crate) read_dir_cache: HashMap<PathBuf, Value>,
     depth: usize,
     call_depth: usize,
     max_depth: usize,
@@ -218,6 +220,7 @@ impl Evaluator {
             primops: Vec::new(),
             base: None,
             import_cache: HashMap::new(),
+            read_dir_cache: HashMap::new(),
             depth: 0,
             call_depth: 0,
             max_depth: MAX_EVAL_DEPTH,
