@@ -111,10 +111,11 @@ impl SonameIndex {
 
     /// Index `<obj>/lib`.
     pub fn add_store_object(&mut self, obj: &StoreObject) -> Result<()> {
-        self.add_dir(
-            &obj.real.join("lib"),
-            &format!("{}/lib", obj.logical.display()),
-        )
+        // `lib` may be a symlink: followed inside the store object only (never to the host's).
+        let Some((_, lib)) = obj.resolve("lib", true).dir() else {
+            return Ok(());
+        };
+        self.add_dir(&lib, &format!("{}/lib", obj.logical.display()))
     }
 
     /// The logical lib directory providing `soname`.
