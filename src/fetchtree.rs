@@ -202,13 +202,12 @@ fn input_from_url(url: &str) -> Result<Attrs> {
     Err(unsupported())
 }
 
-fn check_allowed(a: &Attrs, ty: &str, what: &str, allowed: &[&str]) -> Result<()> {
+fn check_allowed(a: &Attrs, what: &str, allowed: &[&str]) -> Result<()> {
     for k in a.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(mkerr(format!("unsupported {what} input attribute '{k}'")));
         }
     }
-    let _ = ty;
     Ok(())
 }
 
@@ -272,7 +271,6 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
         "git" => {
             check_allowed(
                 a,
-                &ty,
                 "Git",
                 &[
                     "type",
@@ -326,7 +324,7 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
             }
         }
         "tarball" | "file" => {
-            check_allowed(a, &ty, &ty, &["type", "url", "narHash", "name", "unpack"])?;
+            check_allowed(a, &ty, &["type", "url", "narHash", "name", "unpack"])?;
             let url = req_str(a, "url")?;
             if ty == "tarball" && !has_tarball_extension(&split_url(&url).1) {
                 return Err(mkerr(format!(
@@ -358,7 +356,6 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
         "path" => {
             check_allowed(
                 a,
-                &ty,
                 "path",
                 &["type", "path", "rev", "revCount", "lastModified", "narHash"],
             )?;

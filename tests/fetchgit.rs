@@ -109,6 +109,7 @@ fn fixture() -> Fixture {
     f.write(&repo.join("b"), "second\n");
     f.git(&repo, D3, &["add", "b"]);
     f.git(&repo, D3, &["commit", "-q", "-m", "second"]);
+    f.git(&repo, D3, &["tag", "-a", "v2", "-m", "annotated"]);
 
     // A bare clone: fetched like a remote repository (into the cache).
     f.git(&f.root, D3, &["clone", "-q", "--bare", "repo", "bare.git"]);
@@ -228,6 +229,14 @@ const CASES: &[(&str, &str)] = &[
     ),
     ("tag", r#"builtins.fetchGit { url = T/repo; ref = "v1"; }"#),
     (
+        "annotated-tag",
+        r#"builtins.fetchGit { url = T/repo; ref = "v2"; }"#,
+    ),
+    (
+        "bare-annotated-tag",
+        r#"builtins.fetchGit { url = T/bare.git; ref = "refs/tags/v2"; }"#,
+    ),
+    (
         "rev",
         r#"builtins.fetchGit { url = T/repo; rev = "REV1"; }"#,
     ),
@@ -330,6 +339,8 @@ const EXPECTED: &[&str] = &[
     r#"{"lastModified":1614920767,"lastModifiedDate":"20210305050607","narHash":"sha256-R+Ql4ErdwWjgra7cO9W/hDWhDx/8n9p7zYiUpci8wWs=","out":"/nix/store/fb3dfg2l9i9w30x7crwkl474lvr21brh-source","rev":"0bafa10843bc18e01cc30e063f2c3c195114a70b","revCount":2,"shortRev":"0bafa10","submodules":false}"#,
     r#"{"lastModified":1614920767,"lastModifiedDate":"20210305050607","narHash":"sha256-R+Ql4ErdwWjgra7cO9W/hDWhDx/8n9p7zYiUpci8wWs=","out":"/nix/store/fb3dfg2l9i9w30x7crwkl474lvr21brh-source","rev":"0bafa10843bc18e01cc30e063f2c3c195114a70b","revCount":2,"shortRev":"0bafa10","submodules":false}"#,
     r#"{"lastModified":1614834367,"lastModifiedDate":"20210304050607","narHash":"sha256-MOMKat2U722Ltna88ZNpvAOIJJPsEmcxnbRclKAIjE8=","out":"/nix/store/21hgv8nal9f10hgmgib6nk2sxl9b3zdh-source","rev":"71ef40ee439b7fe80fd613e69a6b928cd2944d26","revCount":1,"shortRev":"71ef40e","submodules":false}"#,
+    r#"{"lastModified":1615007167,"lastModifiedDate":"20210306050607","narHash":"sha256-hFX0l3zD/kxhPL4HjCZT0YvMnXMaFlrHT+hpexpUn8I=","out":"/nix/store/827dz5gzjz55gywrnkrlv6dgv1ny378f-source","rev":"4471ee5355ed5bc2bbb209a8812b15afee53b066","revCount":2,"shortRev":"4471ee5","submodules":false}"#,
+    r#"{"lastModified":1615007167,"lastModifiedDate":"20210306050607","narHash":"sha256-hFX0l3zD/kxhPL4HjCZT0YvMnXMaFlrHT+hpexpUn8I=","out":"/nix/store/827dz5gzjz55gywrnkrlv6dgv1ny378f-source","rev":"4471ee5355ed5bc2bbb209a8812b15afee53b066","revCount":2,"shortRev":"4471ee5","submodules":false}"#,
     r#"{"lastModified":1614834367,"lastModifiedDate":"20210304050607","narHash":"sha256-MOMKat2U722Ltna88ZNpvAOIJJPsEmcxnbRclKAIjE8=","out":"/nix/store/21hgv8nal9f10hgmgib6nk2sxl9b3zdh-source","rev":"71ef40ee439b7fe80fd613e69a6b928cd2944d26","revCount":1,"shortRev":"71ef40e","submodules":false}"#,
     r#"{"lastModified":1615007167,"lastModifiedDate":"20210306050607","narHash":"sha256-hFX0l3zD/kxhPL4HjCZT0YvMnXMaFlrHT+hpexpUn8I=","out":"/nix/store/gidjabvdrqkdvwymb0j1zqfyfxvskcwq-src","rev":"7ff7efc3d30ac7cb4e22dbb949931228205d5ac6","revCount":0,"shortRev":"7ff7efc","submodules":false}"#,
     r#"{"lastModified":1615007167,"lastModifiedDate":"20210306050607","narHash":"sha256-hFX0l3zD/kxhPL4HjCZT0YvMnXMaFlrHT+hpexpUn8I=","out":"/nix/store/827dz5gzjz55gywrnkrlv6dgv1ny378f-source","rev":"7ff7efc3d30ac7cb4e22dbb949931228205d5ac6","revCount":2,"shortRev":"7ff7efc","submodules":false}"#,
