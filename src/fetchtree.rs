@@ -305,6 +305,9 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
             if let Some(n) = get_str(a, "name")? {
                 input.name = n;
             }
+            if let Some(f) = already_in_store(g, a, &ty)? {
+                return Ok(f);
+            }
             let t = git::fetch_git(&g.store, &input, &g.opts.fetch).map_err(err_of)?;
             if let Some(rev) = &t.rev {
                 after.insert("rev".into(), Attr::S(rev.clone()));
@@ -331,6 +334,9 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
                     "cannot fetch unsupported input '{}'",
                     attrs_json(a)
                 )));
+            }
+            if let Some(f) = already_in_store(g, a, &ty)? {
+                return Ok(f);
             }
             let name = get_str(a, "name")?.unwrap_or_else(|| "source".into());
             let p = if ty == "tarball" {
@@ -365,6 +371,9 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
                     "cannot fetch input '{}' because it uses a relative path",
                     input_url(a)
                 )));
+            }
+            if let Some(f) = already_in_store(g, a, &ty)? {
+                return Ok(f);
             }
             let (p, mtime) = fetch_path(g, &path)?;
             let nar_hash = g
@@ -420,6 +429,55 @@ fn fetch_input(g: &Glue, a: &Attrs) -> Result<Fetched> {
         }
     }
     Ok(f)
+}
+
+/// Nix's `Input::fetch` shortcut: an input with all its facts given (`hasAllInfo`: a
+/// `narHash`, and for git also `rev`, `revCount` unless shallow, `lastModified`) whose
+/// store path (recursive sha256 of the NAR hash, the input's name) is valid is used as it
+/// is, without fetching.
+fn already_in_store(g: &Glue, a: &Attrs, ty: &str) -> Result<Option<Fetched>> {
+    let Some(h) = get_str(a, "narHash")? else {
+        return Ok(None);
+    };
+    let all = match ty {
+        "git" => {
+            get_str(a, "rev")?.is_some()
+                && (get_bool(a, "shallow")? == Some(true) || get_int(a, "revCount")?.is_some())
+                && get_int(a, "lastModified")?.is_some()
+        }
+        "tarball" | "path" => true,
+        _ => false,
+    };
+    if !all {
+        return Ok(None);
+    }
+    let se = |x: &dyn std::fmt::Display| mkerr(x.to_string());
+    let h = Hash::parse(&h, Some(HashAlgo::Sha256)).map_err(|x| se(&x))?;
+    let name = get_str(a, "name")?.unwrap_or_else(|| "source".into());
+    let p = store::store_path::make_fixed_output_path(
+        FileIngestionMethod::Recursive,
+        &h,
+        &name,
+        [],
+        false,
+    )
+    .map_err(|x| se(&x))?;
+    g.store.add_temp_root(&p).map_err(|x| se(&x))?;
+    if !g.store.is_valid(&p).map_err(|x| se(&x))? {
+        return Ok(None);
+    }
+    let rev = match get_str(a, "rev")? {
+        Some(r) if ty == "git" => Some(git::parse_rev(&r).map_err(err_of)?),
+        r => r,
+    };
+    Ok(Some(Fetched {
+        path: p,
+        nar_hash: h,
+        rev,
+        rev_count: get_int(a, "revCount")?,
+        last_modified: get_int(a, "lastModified")?,
+        attrs: a.clone(),
+    }))
 }
 
 /// The ref Nix 2.8 fills in when none is given (for error messages only).
