@@ -1306,12 +1306,16 @@ impl Evaluator {
                     }
                     Ok(Value::Path(canon_path(&format!("{p}{s}")).into()))
                 }
-                (Value::String(_), _) => {
+                // A string, or anything that coerces to one (a set with `outPath` or
+                // `__toString`): string concatenation, as Nix's `+` does after its first
+                // operand; paths are copied to the store only when that operand is a string.
+                (Value::String(_), _) | (Value::Attrs(_), _) => {
+                    let copy = matches!(a, Value::String(_));
                     let (s1, mut c1) = self
-                        .coerce_to_string(&a, false, true)
+                        .coerce_to_string(&a, false, copy)
                         .map_err(|e| e.at(pos))?;
                     let (s2, c2) = self
-                        .coerce_to_string(&b, false, true)
+                        .coerce_to_string(&b, false, copy)
                         .map_err(|e| e.at(pos))?;
                     c1.extend(c2);
                     Ok(Value::string_ctx(s1 + &s2, c1))

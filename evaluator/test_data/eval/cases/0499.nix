@@ -1,0 +1,1 @@
+{ outPath = "/x"; } + { outPath = "/z"; }
