@@ -276,10 +276,6 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
     } else {
         out_links(args, &drvs)?
     };
-    // Refuse before building, so that a user's file is never replaced (nix-build refuses too).
-    for l in &links {
-        check_out_link(&store, l)?;
-    }
 
     let mut opts = realise::Options {
         max_jobs: jobs.max(1),

@@ -50,7 +50,7 @@ impl StoreMap {
     pub fn resolve(&self, logical: &Path, follow_last: bool) -> Resolution {
         let map = |n: &str| self.get(n);
         View::Store {
-            dir: Path::new(STORE_DIR),
+            dir: Path::new(&*STORE_DIR),
             map: &map,
         }
         .resolve(logical, follow_last)
