@@ -561,7 +561,8 @@ fn remote_clones_are_cached_for_tarball_ttl() {
     let f = fixture();
     let store = f._tmp.path().join("rnix-store");
     let expr = r#"builtins.fetchGit { url = "file://T/bare.git"; ref = "main"; }"#;
-    let first = eval_ok(&f, &store, expr, &[]);
+    let ttl = [("RNIX_TARBALL_TTL", "3600")];
+    let first = eval_ok(&f, &store, expr, &ttl);
     // The clone lives under the store's state directory.
     let gitv3 = store.join("nix/var/rnix/gitv3");
     assert!(
@@ -579,7 +580,7 @@ fn remote_clones_are_cached_for_tarball_ttl() {
     f.git(&work, D3, &["add", "c"]);
     f.git(&work, D3, &["commit", "-q", "-m", "third"]);
     f.git(&work, D3, &["push", "-q", "origin", "main"]);
-    let cached = eval_ok(&f, &store, expr, &[]);
+    let cached = eval_ok(&f, &store, expr, &ttl);
     assert_eq!(cached, first);
     // ... and with tarball-ttl 0 the clone is refreshed.
     let fresh = eval_ok(&f, &store, expr, &[("RNIX_TARBALL_TTL", "0")]);
