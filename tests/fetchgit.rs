@@ -40,6 +40,18 @@ struct Fixture {
     home: PathBuf,
 }
 
+impl Drop for Fixture {
+    /// Store paths are read-only: make the tree writable so that the temporary directory
+    /// can be removed (when not running as root).
+    fn drop(&mut self) {
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(self._tmp.path())
+            .status();
+    }
+}
+
 impl Fixture {
     fn git(&self, dir: &Path, date: &str, args: &[&str]) {
         let mut c = Command::new("git");
