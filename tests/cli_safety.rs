@@ -3,6 +3,7 @@
 //! `--max-silent-time`, unknown `--option`s and `--eval` without arguments.
 //! Expected outputs were checked against Nix 2.8's `nix-build`/`nix-instantiate`.
 
+mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -12,16 +13,6 @@ const BUILD: &str = env!("CARGO_BIN_EXE_rnix-build");
 const INSTANTIATE: &str = env!("CARGO_BIN_EXE_rnix-instantiate");
 const STORE: &str = env!("CARGO_BIN_EXE_rnix-store");
 
-fn namespaces_or_skip() -> bool {
-    if realise::sandbox::namespaces_available() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but Linux user namespaces are not available");
-    }
-    eprintln!("SKIPPED: Linux user namespaces are not available here");
-    false
-}
 
 /// A derivation whose builder is the host's /bin/sh (made visible in the sandbox), so that
 /// nothing has to be downloaded.
@@ -51,7 +42,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn out_link_never_replaces_a_users_file() {
-    if !namespaces_or_skip() {
+    if !common::namespaces_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -90,7 +81,7 @@ fn out_link_never_replaces_a_users_file() {
 
 #[test]
 fn cores_reach_the_builder() {
-    if !namespaces_or_skip() {
+    if !common::namespaces_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -107,7 +98,7 @@ fn cores_reach_the_builder() {
 
 #[test]
 fn timeout_kills_a_builder_that_never_ends() {
-    if !namespaces_or_skip() {
+    if !common::namespaces_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -125,7 +116,7 @@ fn timeout_kills_a_builder_that_never_ends() {
 
 #[test]
 fn max_silent_time_kills_a_silent_builder_only() {
-    if !namespaces_or_skip() {
+    if !common::namespaces_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

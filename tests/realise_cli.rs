@@ -1,23 +1,14 @@
 //! `rnix-store --realise` and `--read-log` (the realiser's operations in the store CLI).
 
+mod common;
 use std::process::Command;
 use store::local::LocalStore;
 use store::{Derivation, Output};
 
-fn namespaces_or_skip() -> bool {
-    if realise::sandbox::namespaces_available() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but Linux user namespaces are not available");
-    }
-    eprintln!("SKIPPED: Linux user namespaces are not available here");
-    false
-}
 
 #[test]
 fn realise_and_read_log_through_rnix_store() {
-    if !namespaces_or_skip() {
+    if !common::namespaces_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

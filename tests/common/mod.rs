@@ -21,6 +21,18 @@ pub fn docker_available() -> bool {
         .unwrap_or(false)
 }
 
+/// False (with a printed reason) when builds cannot run in namespaces here; panics under CI.
+pub fn namespaces_or_skip() -> bool {
+    if realise::sandbox::namespaces_available() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but Linux user namespaces are not available");
+    }
+    eprintln!("SKIPPED: Linux user namespaces are not available here");
+    false
+}
+
 /// False (with a printed reason) when the test must be skipped; panics under CI.
 pub fn require_docker() -> bool {
     if docker_available() {
