@@ -2,7 +2,7 @@
 # Installs what rnix's tests need from the machine's Debian packages, when it is missing.
 # Run as root on a fresh Debian machine, it does the whole set-up; as another user it lists
 # what to install and fails. scripts/test-all.sh calls it first.
-# Usage: scripts/install-deps.sh
+# Usage: scripts/install-deps.sh [COMMAND...]   (default: every command below)
 set -euo pipefail
 # command -> Debian package
 declare -A need=(
@@ -15,7 +15,10 @@ declare -A need=(
   [curl]=curl                 # e2e tests query servers
 )
 missing=()
-for cmd in "${!need[@]}"; do
+wanted=("$@")
+((${#wanted[@]})) || wanted=("${!need[@]}")
+for cmd in "${wanted[@]}"; do
+  [[ -n "${need[$cmd]:-}" ]] || { echo "install-deps: unknown command $cmd" >&2; exit 2; }
   if [[ "$cmd" == /* ]]; then [[ -x "$cmd" ]] && continue
   else command -v "$cmd" >/dev/null 2>&1 && continue; fi
   missing+=("${need[$cmd]}")

@@ -5,6 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+scripts/install-deps.sh curl
 cargo build --release --bins
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work"
