@@ -75,21 +75,44 @@ fn docker_image(ctx: &mut BuildCtx) -> Result<()> {
         let (sp, _) = StorePath::from_absolute_prefix(p)?;
         roots.push(sp);
     }
+    // The store paths of the config's string context (`Cmd`, `Entrypoint`, `Env`, …) are
+    // in the image with their closure, as nixpkgs does (its config JSON is a file whose
+    // references are scanned): the input paths whose hash part occurs in the config JSON.
+    let config = env.get("config").map(String::as_str).unwrap_or("");
+    roots.extend(references_in(config.as_bytes(), &ctx.input_closure));
     // The closure is also what symlinks in the contents may lead to (they are resolved
     // inside it only), so it is given even when `includeStorePaths` leaves it out of the
     // image.
-    let mut closure = Vec::new();
-    for p in ctx.closure(&roots)? {
-        let refs = ctx.store.references(&p)?;
-        closure.push(ClosureEntry {
+    let image_closure = ctx.closure(&roots)?;
+    let entry = |p: &StorePath| -> Result<ClosureEntry> {
+        let refs = ctx.store.references(p)?;
+        Ok(ClosureEntry {
             logical: p.to_absolute(),
-            real: ctx.store.real_path(&p),
+            real: ctx.store.real_path(p),
             references: refs.iter().map(|r| r.to_absolute()).collect(),
-        });
-    }
-    let spec =
+        })
+    };
+    let closure = image_closure
+        .iter()
+        .map(entry)
+        .collect::<Result<Vec<_>>>()?;
+    // What the scripts write may refer to any other input (nixpkgs scans the layer it
+    // builds for references to its inputs).
+    let has_scripts = ["extraCommands", "runAsRoot", "fakeRootCommands"]
+        .iter()
+        .any(|k| env.get(*k).is_some_and(|v| !v.trim().is_empty()));
+    let script_candidates = if has_scripts {
+        ctx.input_closure
+            .iter()
+            .filter(|p| !image_closure.contains(p))
+            .map(entry)
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let mut spec =
         dockertools::spec_from_env(&|k| env.get(k).cloned(), &|p| ctx.real_path(p), closure)?;
-    let mut spec = spec;
+    spec.script_candidates = script_candidates;
     // Scratch trees in the build directory (under the store's state directory, removed with
     // the build, or by the next run or GC when the build was killed).
     spec.scratch_dir = Some(ctx.build_dir().join("image"));
@@ -115,6 +138,22 @@ fn docker_image(ctx: &mut BuildCtx) -> Result<()> {
     }
     let conf = dockertools::prepare_stream(&spec, &runner, &build_dir.join("stream"))?;
     write_stream_script(&conf, &phys_store, &out)
+}
+
+/// The paths of `candidates` whose hash part occurs in `data`.
+fn references_in(
+    data: &[u8],
+    candidates: &std::collections::BTreeSet<StorePath>,
+) -> Vec<StorePath> {
+    let mut sc =
+        store::references::RefScanner::new(candidates.iter().map(|p| p.hash_part().to_string()));
+    sc.feed(data);
+    let found = sc.found();
+    candidates
+        .iter()
+        .filter(|p| found.contains(p.hash_part()))
+        .cloned()
+        .collect()
 }
 
 /// Marker between the shell part and the data of a `streamLayeredImage` executable.

@@ -118,6 +118,12 @@ pub struct ImageSpec {
     pub copy_to_root: Vec<RootInput>,
     pub keep_contents_dirlinks: bool,
     pub closure: Vec<ClosureEntry>,
+    /// Store paths the scripts (`extraCommands`, `runAsRoot`, `fakeRootCommands`) may
+    /// refer to in what they write (the build's input closure, minus `closure`), with
+    /// their references. After the scripts ran, those whose hash part occurs in the image
+    /// root (file contents, symlink targets, names) are added with their closure, as
+    /// nixpkgs' reference scan of the layer it builds does.
+    pub script_candidates: Vec<ClosureEntry>,
     /// The user's `config` attrset (`Cmd`, `Env`, ...); `null` for none.
     pub config: Value,
     /// RFC 3339 or `"now"`; default `1970-01-01T00:00:01Z`.
@@ -153,6 +159,7 @@ impl ImageSpec {
             copy_to_root: Vec::new(),
             keep_contents_dirlinks: false,
             closure: Vec::new(),
+            script_candidates: Vec::new(),
             config: Value::Null,
             created: "1970-01-01T00:00:01Z".to_string(),
             architecture: "amd64".to_string(),
@@ -346,20 +353,24 @@ fn add_store_paths<'a>(
     Ok(())
 }
 
-/// Run the scripts over `root` in nixpkgs' order: extraCommands, runAsRoot,
-/// fakeRootCommands. `nix/store` exists while they run and is removed afterwards when
-/// it was created for them and is still empty.
-fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Result<()> {
+/// Run the scripts over `root` in nixpkgs' order: runAsRoot then extraCommands
+/// (buildImage's root layer), extraCommands then fakeRootCommands (layered images).
+/// `/tmp` is created (1777) before runAsRoot, as nixpkgs' VM does; otherwise the callers
+/// add it after the scripts when they did not make one (so `mkdir -m 1777 tmp` works).
+/// `nix/store` exists while they run and is removed afterwards when it was created for
+/// them and is still empty.
+/// Returns whether any script ran.
+fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Result<bool> {
     let scripts: Vec<(&str, &String, bool)> = [
-        ("extraCommands", spec.extra_commands.as_ref(), false),
         ("runAsRoot", spec.run_as_root.as_ref(), true),
+        ("extraCommands", spec.extra_commands.as_ref(), false),
         ("fakeRootCommands", spec.fake_root_commands.as_ref(), true),
     ]
     .into_iter()
     .filter_map(|(n, s, r)| s.filter(|s| !s.trim().is_empty()).map(|s| (n, s, r)))
     .collect();
     if scripts.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let nix = root.join("nix");
     let store = nix.join("store");
@@ -380,6 +391,9 @@ fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Resu
     let created_store = fs::symlink_metadata(&store).is_err();
     fs::create_dir_all(&store).context("creating nix/store in the image root")?;
     for (what, script, as_root) in scripts {
+        if what == "runAsRoot" {
+            ensure_tmp(root)?;
+        }
         runner
             .run(root, script, as_root)
             .with_context(|| format!("{what} failed"))?;
@@ -390,7 +404,88 @@ fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Resu
     if created_nix {
         let _ = fs::remove_dir(&nix);
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The store paths of `spec.script_candidates` that the tree at `root` refers to (by hash
+/// part, in file contents, symlink targets and file names), with their closure inside the
+/// candidates. Sorted by logical path.
+fn script_references(spec: &ImageSpec, root: &Path) -> Result<Vec<ClosureEntry>> {
+    if spec.script_candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hash_of = |logical: &str| -> Option<String> {
+        tree::store_name(logical).and_then(|n| n.get(..32).map(str::to_string))
+    };
+    let mut sc = store::references::RefScanner::new(
+        spec.script_candidates
+            .iter()
+            .filter_map(|c| hash_of(&c.logical)),
+    );
+    scan_tree(root, &mut sc).context("scanning the image root for store references")?;
+    let found = sc.found();
+    let by_path: std::collections::BTreeMap<&str, &ClosureEntry> = spec
+        .script_candidates
+        .iter()
+        .map(|c| (c.logical.as_str(), c))
+        .collect();
+    let mut todo: Vec<&str> = spec
+        .script_candidates
+        .iter()
+        .filter(|c| hash_of(&c.logical).is_some_and(|h| found.contains(&h)))
+        .map(|c| c.logical.as_str())
+        .collect();
+    let mut seen: std::collections::BTreeSet<&str> = Default::default();
+    while let Some(p) = todo.pop() {
+        if !seen.insert(p) {
+            continue;
+        }
+        if let Some(c) = by_path.get(p) {
+            for r in &c.references {
+                if by_path.contains_key(r.as_str()) {
+                    todo.push(r.as_str());
+                }
+            }
+        }
+    }
+    Ok(seen.into_iter().map(|p| by_path[p].clone()).collect())
+}
+
+/// Feed every name, symlink target and file content under `dir` to `sc` (not following
+/// symlinks; `nix/store` at the top is skipped: it is where the store was mounted).
+fn scan_tree(dir: &Path, sc: &mut store::references::RefScanner) -> Result<()> {
+    fn walk(d: &Path, top: bool, sc: &mut store::references::RefScanner) -> Result<()> {
+        for (name, p) in layer::sorted_children(d)? {
+            if top && name == "nix" {
+                let store = p.join("store");
+                for (n, c) in layer::sorted_children(&p).unwrap_or_default() {
+                    if c != store {
+                        sc.feed(n.as_bytes());
+                        walk_one(&c, sc)?;
+                    }
+                }
+                continue;
+            }
+            sc.feed(name.as_bytes());
+            walk_one(&p, sc)?;
+        }
+        Ok(())
+    }
+    fn walk_one(p: &Path, sc: &mut store::references::RefScanner) -> Result<()> {
+        let md = fs::symlink_metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+        if md.file_type().is_symlink() {
+            use std::os::unix::ffi::OsStrExt;
+            sc.feed(fs::read_link(p)?.as_os_str().as_bytes());
+        } else if md.is_dir() {
+            walk(p, false, sc)?;
+        } else if md.is_file() {
+            let mut f =
+                fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+            io::copy(&mut f, sc)?;
+        }
+        Ok(())
+    }
+    walk(dir, true, sc)
 }
 
 fn ensure_tmp(root: &Path) -> Result<()> {
@@ -536,13 +631,19 @@ fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) ->
         .with_context(|| format!("copying {} into the image", input.logical))?;
     }
     modes.apply()?;
+    let scripted = run_scripts(spec, &root, runner)?;
     ensure_tmp(&root)?;
-    run_scripts(spec, &root, runner)?;
+    let script_refs = if scripted && spec.include_store_paths {
+        script_references(spec, &root)?
+    } else {
+        Vec::new()
+    };
     let mut entries = tree::capture(&root, &before)?;
     if spec.include_store_paths {
         let mut closure: Vec<&ClosureEntry> = spec
             .closure
             .iter()
+            .chain(&script_refs)
             .filter(|c| !base_store.contains(tree::store_name(&c.logical).unwrap_or("")))
             .collect();
         closure.sort_by(|a, b| a.logical.cmp(&b.logical));
@@ -681,15 +782,32 @@ fn prepare_stream_with_tag(
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 
+    // Customisation layer.
+    let work = scratch(spec.scratch_dir.as_deref())?;
+    let root = work.path().join("root");
+    fs::create_dir(&root)?;
+    let mut modes = tree::DirModes::default();
+    for (input, (_, real)) in spec.copy_to_root.iter().zip(&inputs) {
+        tree::link_farm(real, Path::new(&input.logical), &root, &map, &mut modes)
+            .with_context(|| format!("linking {} into the image", input.logical))?;
+    }
+    modes.apply()?;
+    let scripted = run_scripts(spec, &root, runner)?;
+    ensure_tmp(&root)?;
+    let script_refs = if scripted && spec.include_store_paths {
+        script_references(spec, &root)?
+    } else {
+        Vec::new()
+    };
+
     // Layer plan.
-    let reals: std::collections::HashMap<&str, &Path> = spec
-        .closure
+    let all: Vec<&ClosureEntry> = spec.closure.iter().chain(&script_refs).collect();
+    let reals: std::collections::HashMap<&str, &Path> = all
         .iter()
         .map(|c| (c.logical.as_str(), c.real.as_path()))
         .collect();
     let plan = if spec.include_store_paths {
-        let nodes: Vec<popularity::Node> = spec
-            .closure
+        let nodes: Vec<popularity::Node> = all
             .iter()
             .map(|c| popularity::Node {
                 path: &c.logical,
@@ -716,18 +834,6 @@ fn prepare_stream_with_tag(
         }
     };
 
-    // Customisation layer.
-    let work = scratch(spec.scratch_dir.as_deref())?;
-    let root = work.path().join("root");
-    fs::create_dir(&root)?;
-    let mut modes = tree::DirModes::default();
-    for (input, (_, real)) in spec.copy_to_root.iter().zip(&inputs) {
-        tree::link_farm(real, Path::new(&input.logical), &root, &map, &mut modes)
-            .with_context(|| format!("linking {} into the image", input.logical))?;
-    }
-    modes.apply()?;
-    ensure_tmp(&root)?;
-    run_scripts(spec, &root, runner)?;
     let mut entries = tree::capture(&root, &Default::default())?;
     add_store_paths(
         &mut entries,
