@@ -287,6 +287,9 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
             let (p, _) = ev.coerce_to_path(&args[0])?;
             let (sp, _) = StorePath::from_absolute_prefix(&p)
                 .map_err(|_| mkerr(format!("path '{p}' is not in the Nix store")))?;
+            // Rooted before the check (Nix's ensurePath): a garbage collection cannot take
+            // it while the evaluation and the build use it.
+            g.store.add_temp_root(&sp).map_err(e)?;
             if !g.store.is_valid(&sp).map_err(e)? {
                 return Err(mkerr(format!("path '{}' is not valid", sp.to_absolute())));
             }
@@ -394,6 +397,8 @@ fn add_path(
         None => None,
     };
     if let Some(p) = &expected {
+        // Rooted before the check, so that a concurrent garbage collection keeps it.
+        g.store.add_temp_root(p).map_err(e)?;
         if g.store.is_valid(p).map_err(e)? {
             let s = p.to_absolute();
             return Ok(Value::string_ctx(s.clone(), Context::from([s])));

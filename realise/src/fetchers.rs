@@ -111,9 +111,11 @@ fn fresh_cached(
     let cache = load_cache(store);
     if let Some(e) = cache.get(key) {
         if let Ok(p) = StorePath::from_absolute(&e.store_path) {
+            // Rooted before the validity check, so that a concurrent garbage collection
+            // cannot delete it after the check (also when the entry is only revalidated).
+            store.add_temp_root(&p)?;
             if store.is_valid(&p)? {
                 if now().saturating_sub(e.time) < ttl {
-                    store.add_temp_root(&p)?;
                     return Ok((Some(p), Some(e.clone())));
                 }
                 return Ok((None, Some(e.clone())));
@@ -227,8 +229,8 @@ fn fetch_cached(
     let expected = sha256.map(parse_sha256).transpose()?;
     if let Some(h) = &expected {
         let p = make_fixed_output_path(method, h, name, [], false)?;
+        store.add_temp_root(&p)?;
         if store.is_valid(&p)? {
-            store.add_temp_root(&p)?;
             return Ok(p);
         }
     }

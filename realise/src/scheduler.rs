@@ -288,6 +288,8 @@ impl<'s> Realiser<'s> {
         let mut deps = Vec::new();
         for (in_drv, outs) in &drv.input_drvs {
             let p = StorePath::from_absolute(in_drv)?;
+            // (Already alive as a reference of `drv_path`; rooted for the build's lifetime.)
+            self.store.add_temp_root(&p)?;
             if let Some(i) = self.plan(&p, Some(outs), nodes, index)? {
                 if !deps.contains(&i) {
                     deps.push(i);
@@ -456,6 +458,11 @@ impl<'s> Realiser<'s> {
 
     fn build_node(&self, node: &Node) -> Result<()> {
         let drv_abs = node.drv_path.to_absolute();
+        // Every output is rooted before it is checked or built (a garbage collection keeps a
+        // rooted path even while it is not valid yet), as Nix's DerivationGoal does.
+        for p in node.outputs.values() {
+            self.store.add_temp_root(p)?;
+        }
         // Per-output locks, in a fixed order (shared with other processes).
         let mut sorted: Vec<&StorePath> = node.outputs.values().collect();
         sorted.sort();
@@ -496,8 +503,12 @@ impl<'s> Realiser<'s> {
                 inputs.insert(p.clone());
             }
         }
+        // Keep the inputs alive for a concurrent garbage collection: rooted before their
+        // closure is read (a valid rooted path keeps its closure), and the closure too.
+        for p in &inputs {
+            self.store.add_temp_root(p)?;
+        }
         let closure = self.store.closure(inputs.iter())?;
-        // Keep the inputs alive for a concurrent garbage collection.
         for p in &closure {
             self.store.add_temp_root(p)?;
         }
@@ -505,6 +516,7 @@ impl<'s> Realiser<'s> {
         let mut sh_link = None;
         if let Some(sh) = &self.opts.sh {
             if builtin.is_none() {
+                self.store.add_temp_root(sh)?;
                 visible.extend(self.store.closure(std::iter::once(sh))?);
                 let target = if self.store.real_path(sh).is_dir() {
                     format!("{}/bin/sh", sh.to_absolute())

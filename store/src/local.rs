@@ -21,7 +21,7 @@ use crate::store_path::{
     STORE_DIR,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -179,6 +179,13 @@ impl PathLock {
     }
 }
 
+/// The garbage collector's lock held shared (see [`LocalStore::lock_gc_shared`]); released
+/// on drop.
+#[derive(Debug)]
+pub struct GcLock {
+    _file: File,
+}
+
 /// Where a build writes one output before [`LocalStore::finalise_output`] moves it into place.
 #[derive(Debug)]
 pub struct OutputTemp {
@@ -215,10 +222,17 @@ pub struct LocalStore {
     state_dir: PathBuf,
 }
 
-/// This process's temporary-roots file per store root (one `flock` holder per process, shared
+/// This process's temporary roots on one store root: the file `temproots/<pid>` (locked by
+/// this process for as long as it lives) and the paths already written to it.
+struct TempRoots {
+    file: File,
+    rooted: HashSet<StorePath>,
+}
+
+/// This process's temporary roots per store root (one `flock` holder per process, shared
 /// by every `LocalStore` on that root).
-fn temp_roots_files() -> &'static Mutex<HashMap<PathBuf, File>> {
-    static FILES: OnceLock<Mutex<HashMap<PathBuf, File>>> = OnceLock::new();
+fn temp_roots_files() -> &'static Mutex<HashMap<PathBuf, TempRoots>> {
+    static FILES: OnceLock<Mutex<HashMap<PathBuf, TempRoots>>> = OnceLock::new();
     FILES.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -283,12 +297,7 @@ impl LocalStore {
             let state = std::env::var_os("NIX_STATE_DIR")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    store_dir
-                        .parent()
-                        .unwrap_or(Path::new("/"))
-                        .join("var/nix")
-                });
+                .unwrap_or_else(|| store_dir.parent().unwrap_or(Path::new("/")).join("var/nix"));
             fs::create_dir_all(&store_dir).map_err(io_err(&store_dir))?;
             return Self::open_dirs(store_dir.clone(), store_dir, state.join("rnix"));
         }
@@ -486,10 +495,39 @@ impl LocalStore {
         Ok(f)
     }
 
-    /// Protect `p` from garbage collection for the lifetime of this process.
+    /// Take the garbage collector's lock shared (released on drop): no collection runs
+    /// while it is held, and one that is running is waited for. Registrations hold it, so
+    /// that the set of valid paths does not change under a collector; code that must see a
+    /// consistent store (e.g. `verify`) can hold it too.
+    pub fn lock_gc_shared(&self) -> Result<GcLock> {
+        Ok(GcLock {
+            _file: self.gc_lock(libc::LOCK_SH)?,
+        })
+    }
+
+    /// Protect `p` from garbage collection for the lifetime of this process (or until
+    /// [`LocalStore::release_temp_roots`]). Call it *before* checking that `p` is valid or
+    /// using it: once this returns, no collection is running and every later one sees the
+    /// root, so a path that is valid now stays valid, and a path not valid yet (a build
+    /// output, a path being added) is not deleted while it is being made.
     pub fn add_temp_root(&self, p: &StorePath) -> Result<()> {
+        if self.is_temp_rooted(p) {
+            return Ok(());
+        }
+        // Blocks while a collection runs; the collector reads the roots under its lock.
+        let _gc = self.lock_gc_shared()?;
+        self.write_temp_root(p)
+    }
+
+    /// Has this process written a temporary root for `p` (and not released it)?
+    fn is_temp_rooted(&self, p: &StorePath) -> bool {
+        let map = temp_roots_files().lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&self.root).is_some_and(|t| t.rooted.contains(p))
+    }
+
+    /// Append `p` to this process's temporary-roots file; the caller holds the GC lock.
+    fn write_temp_root(&self, p: &StorePath) -> Result<()> {
         let mut map = temp_roots_files().lock().unwrap_or_else(|e| e.into_inner());
-        let _gc = self.gc_lock(libc::LOCK_SH)?;
         let dir = self.state_dir.join("temproots");
         if !map.contains_key(&self.root) {
             let fp = dir.join(std::process::id().to_string());
@@ -500,22 +538,37 @@ impl LocalStore {
                 .mode(0o600)
                 .open(&fp)
                 .map_err(io_err(&fp))?;
+            // Held until the process ends: the collector takes an unlocked file for a dead
+            // process's.
             flock(&f, libc::LOCK_EX).map_err(io_err(&fp))?;
-            map.insert(self.root.clone(), f);
+            map.insert(
+                self.root.clone(),
+                TempRoots {
+                    file: f,
+                    rooted: HashSet::new(),
+                },
+            );
         }
-        let f = map.get_mut(&self.root).expect("inserted above");
-        f.write_all(format!("{}\n", p.to_absolute()).as_bytes())
+        let t = map.get_mut(&self.root).expect("inserted above");
+        if t.rooted.contains(p) {
+            return Ok(());
+        }
+        t.file
+            .write_all(format!("{}\n", p.to_absolute()).as_bytes())
             .map_err(io_err(&dir))?;
+        t.rooted.insert(p.clone());
         Ok(())
     }
 
     /// Drop this process's temporary roots (e.g. once the results are registered as roots).
     pub fn release_temp_roots(&self) -> Result<()> {
+        let _gc = self.lock_gc_shared()?;
         let mut map = temp_roots_files().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = map.get_mut(&self.root) {
-            let _gc = self.gc_lock(libc::LOCK_SH)?;
-            f.set_len(0)
+        if let Some(t) = map.get_mut(&self.root) {
+            t.file
+                .set_len(0)
                 .map_err(io_err(&self.state_dir.join("temproots")))?;
+            t.rooted.clear();
         }
         Ok(())
     }
@@ -548,6 +601,9 @@ impl LocalStore {
     /// Create (or replace) the symlink `link` → physical path of `p` and register it as an
     /// indirect root (what `rnix-build` does with `result`).
     pub fn add_perm_root(&self, p: &StorePath, link: &Path) -> Result<()> {
+        // As Nix: on the safe side, `p` is temporarily rooted until the link and the
+        // indirect root exist (callers have usually rooted it already).
+        self.add_temp_root(p)?;
         let target = self.real_path(p);
         let tmp = link.with_file_name(format!(
             ".{}.tmp-{}",
@@ -782,8 +838,8 @@ impl LocalStore {
     ) -> Result<StorePath> {
         let h = Hash::sha256(contents);
         let path = make_text_path(name, &h, references.iter())?;
-        self.add_temp_root(&path)?;
-        if self.is_valid(&path)? {
+        // A path this process has rooted stays valid: no need to write it again.
+        if self.is_temp_rooted(&path) && self.is_valid(&path)? {
             return Ok(path);
         }
         let tmp = self.new_temp_path();
@@ -844,7 +900,12 @@ impl LocalStore {
         ca: Option<String>,
         held: Option<&PathLock>,
     ) -> Result<PathInfo> {
-        self.add_temp_root(path)?;
+        // The GC lock is held (shared) from the temporary root to the registration: the
+        // path is rooted before anything else, the references checked below stay valid,
+        // and a collector never sees a half-registered path. It is not held while waiting
+        // for another process's lock on the path.
+        let mut gc = Some(self.lock_gc_shared()?);
+        self.write_temp_root(path)?;
         let own_lock;
         match held {
             Some(l) if l.path() == path => {}
@@ -859,13 +920,24 @@ impl LocalStore {
                 if self.is_valid(path)? {
                     return self.path_info(path);
                 }
-                own_lock = self.lock_path(path)?;
+                own_lock = match self.try_lock_path(path)? {
+                    Some(l) => l,
+                    None => {
+                        drop(gc.take());
+                        let l = self.lock_path(path)?;
+                        gc = Some(self.lock_gc_shared()?);
+                        l
+                    }
+                };
                 let _ = &own_lock;
             }
         }
+        let _gc = gc;
         if self.is_valid(path)? {
             return self.path_info(path);
         }
+        let (nar_hash, nar_size) = nar::hash_path(tmp)?;
+        fsync_tree(tmp)?;
         for r in &references {
             if r != path && !self.is_valid(r)? {
                 return Err(StoreError::Other(format!(
@@ -873,8 +945,6 @@ impl LocalStore {
                 )));
             }
         }
-        let (nar_hash, nar_size) = nar::hash_path(tmp)?;
-        fsync_tree(tmp)?;
         let real = self.real_path(path);
         if fs::symlink_metadata(&real).is_ok() {
             // A leftover from an interrupted add or a deleted registration: not valid.
@@ -921,9 +991,19 @@ impl LocalStore {
     /// Register an object that is already in place (canonicalised) at `real_path(info.path)`.
     /// The caller should hold the path's lock. The NAR hash/size in `info` must be right.
     pub fn register_valid_path(&self, info: &PathInfo) -> Result<()> {
+        self.add_temp_root(&info.path)?;
         let real = self.real_path(&info.path);
         fs::symlink_metadata(&real).map_err(io_err(&real))?;
         fsync_tree(&real)?;
+        let _gc = self.lock_gc_shared()?;
+        for r in &info.references {
+            if *r != info.path && !self.is_valid(r)? {
+                return Err(StoreError::Other(format!(
+                    "cannot register {}: its reference {r} is not valid",
+                    info.path
+                )));
+            }
+        }
         self.write_registration(info)
     }
 
@@ -1078,37 +1158,48 @@ impl LocalStore {
 
     /// Delete (or with `print_dead` only list) every store object not reachable from a root
     /// or a live process's temporary roots; also removes stale temporary objects.
+    ///
+    /// The protocol with the processes that add and use paths (as Nix's): the collector holds
+    /// `gc.lock` exclusively for its whole run, so no temporary root is added and no path is
+    /// registered meanwhile (both take it shared); it then reads the roots and the temporary
+    /// roots of live processes. A temporary root keeps its path alive whether it is valid or
+    /// still being made, and a valid one keeps its closure. A dead path is unregistered
+    /// before its object is removed (moved out of the way in one rename first), referrers
+    /// first, so that no reader ever sees a valid path without its contents or references.
     pub fn collect_garbage(&self, print_dead: bool) -> Result<GcResult> {
         let _gc = self.gc_lock(libc::LOCK_EX)?;
+        // The reference graph, read once (no registration can happen while the lock is held).
+        let mut graph: BTreeMap<StorePath, BTreeSet<StorePath>> = BTreeMap::new();
+        for info in self.all_path_infos()? {
+            let info = info?;
+            graph.insert(info.path, info.references);
+        }
         let mut roots: BTreeSet<StorePath> = self.find_roots()?.into_values().collect();
         roots.extend(self.temp_roots_of_live_processes()?);
-        let mut live = BTreeSet::new();
-        for r in &roots {
-            if self.is_valid(r)? {
-                live.extend(self.closure([r])?);
-            }
-        }
-        let valid = self.all_valid_paths()?;
+        // Live: the roots (a temporary root may not be valid yet: a path being built or
+        // added) and the closures of the valid ones.
+        let mut live: BTreeSet<StorePath> = BTreeSet::new();
+        mark_closure(&graph, roots, &mut live);
         let mut res = GcResult::default();
         // Valid dead paths, referrers first so that nothing valid is left dangling.
-        let dead_valid: BTreeSet<StorePath> = valid.difference(&live).cloned().collect();
-        let order = self.topo_sort(&dead_valid)?;
+        let order = dead_in_deletion_order(&graph, &live)?;
         for p in order {
-            res.dead.push(p.to_absolute());
-            if print_dead {
+            if live.contains(&p) {
+                // Referenced by a dead path that is kept (see below).
                 continue;
             }
+            if print_dead {
+                res.dead.push(p.to_absolute());
+                continue;
+            }
+            // Someone holds its lock (a process that did not root it is checking or using
+            // it): keep it, and with it everything it refers to.
             let Some(_lock) = self.try_lock_path(&p)? else {
+                mark_closure(&graph, [p], &mut live);
                 continue;
             };
-            let real = self.real_path(&p);
-            res.bytes_freed += tree_size(&real);
-            // Invalidate first: a crash then leaves an unregistered object, never a
-            // registered one without contents.
-            let f = self.db_file(&p);
-            fs::remove_file(&f).map_err(io_err(&f))?;
-            fsync_dir(&self.state_dir.join("db"))?;
-            remove_tree_if_exists(&real);
+            res.dead.push(p.to_absolute());
+            res.bytes_freed += self.delete_valid_object(&p)?;
         }
         // Unregistered objects and stale temporaries.
         for e in fs::read_dir(&self.store_dir).map_err(io_err(&self.store_dir))? {
@@ -1133,17 +1224,17 @@ impl LocalStore {
             let Ok(sp) = StorePath::from_base_name(&name) else {
                 continue;
             };
-            if valid.contains(&sp) || live.contains(&sp) {
+            if graph.contains_key(&sp) || live.contains(&sp) {
                 continue;
             }
-            res.dead.push(sp.to_absolute());
             if print_dead {
+                res.dead.push(sp.to_absolute());
                 continue;
             }
             if let Some(_lock) = self.try_lock_path(&sp)? {
                 if !self.is_valid(&sp)? {
-                    res.bytes_freed += tree_size(&full);
-                    remove_tree_if_exists(&full);
+                    res.dead.push(sp.to_absolute());
+                    res.bytes_freed += self.remove_object(&full);
                 }
             }
         }
@@ -1153,6 +1244,30 @@ impl LocalStore {
         res.dead.sort();
         res.dead.dedup();
         Ok(res)
+    }
+
+    /// Unregister the valid path `p` (durably), then remove its object. The caller holds
+    /// the exclusive GC lock and `p`'s lock. Returns the bytes freed.
+    fn delete_valid_object(&self, p: &StorePath) -> Result<u64> {
+        // Invalidate first: a crash then leaves an unregistered object, never a registered
+        // one without contents.
+        let f = self.db_file(p);
+        fs::remove_file(&f).map_err(io_err(&f))?;
+        fsync_dir(&self.state_dir.join("db"))?;
+        Ok(self.remove_object(&self.real_path(p)))
+    }
+
+    /// Remove a store object: first renamed to a temporary name of this process (so that it
+    /// disappears at once, and a crash leaves a temporary that the next collection removes),
+    /// then deleted. Returns the bytes freed.
+    fn remove_object(&self, real: &Path) -> u64 {
+        let size = tree_size(real);
+        let trash = self.new_temp_path();
+        match fs::rename(real, &trash) {
+            Ok(()) => remove_tree_if_exists(&trash),
+            Err(_) => remove_tree_if_exists(real),
+        }
+        size
     }
 
     /// Where builds keep their scratch space (`ROOT/nix/var/rnix/builds`), one directory
@@ -1190,6 +1305,9 @@ impl LocalStore {
     /// Check every registry entry: parseable, object present, references valid, and with
     /// `check_contents` the NAR hash and size.
     pub fn verify(&self, check_contents: bool) -> Result<VerifyReport> {
+        // A consistent view: no collection deletes paths while they are checked (as Nix's
+        // verifyStore).
+        let _gc = self.lock_gc_shared()?;
         let mut rep = VerifyReport::default();
         let infos = self.all_path_infos()?;
         let mut valid = BTreeSet::new();
@@ -1244,6 +1362,71 @@ impl LocalStore {
         }
         Ok(rep)
     }
+}
+
+// -------------------------------------------------------------------- GC graph helpers
+
+/// Add `from` and everything reachable from it in `graph` to `live`.
+fn mark_closure(
+    graph: &BTreeMap<StorePath, BTreeSet<StorePath>>,
+    from: impl IntoIterator<Item = StorePath>,
+    live: &mut BTreeSet<StorePath>,
+) {
+    let mut stack: Vec<StorePath> = from.into_iter().collect();
+    while let Some(p) = stack.pop() {
+        if live.contains(&p) {
+            continue;
+        }
+        if let Some(refs) = graph.get(&p) {
+            stack.extend(refs.iter().filter(|r| !live.contains(*r)).cloned());
+        }
+        live.insert(p);
+    }
+}
+
+/// The valid paths of `graph` that are not `live`, referrers before their references.
+fn dead_in_deletion_order(
+    graph: &BTreeMap<StorePath, BTreeSet<StorePath>>,
+    live: &BTreeSet<StorePath>,
+) -> Result<Vec<StorePath>> {
+    // Depth-first post-order over references (references first), then reversed.
+    let mut order = Vec::new();
+    let mut done: BTreeSet<&StorePath> = BTreeSet::new();
+    for start in graph.keys().filter(|p| !live.contains(*p)) {
+        if done.contains(start) {
+            continue;
+        }
+        let mut on_path: BTreeSet<&StorePath> = BTreeSet::new();
+        // (path, children pushed)
+        let mut stack: Vec<(&StorePath, bool)> = vec![(start, false)];
+        while let Some((p, expanded)) = stack.pop() {
+            if expanded {
+                on_path.remove(p);
+                if done.insert(p) {
+                    order.push(p.clone());
+                }
+                continue;
+            }
+            if done.contains(p) {
+                continue;
+            }
+            on_path.insert(p);
+            stack.push((p, true));
+            for r in &graph[p] {
+                if r == p || live.contains(r) || !graph.contains_key(r) || done.contains(r) {
+                    continue;
+                }
+                if on_path.contains(r) {
+                    return Err(StoreError::Other(format!(
+                        "cycle detected in the references of '{p}'"
+                    )));
+                }
+                stack.push((r, false));
+            }
+        }
+    }
+    order.reverse();
+    Ok(order)
 }
 
 // -------------------------------------------------------------------- filesystem helpers
