@@ -206,13 +206,9 @@ fn layered_image_extra_commands() {
 }
 
 /// `fakeRootCommands` with `enableFakechroot` (absolute paths are the image root): a file
-/// made and `chown`ed to 1000:1000 keeps that owner in the image.
-///
-/// Not yet: the scripts run as uid 0 of a user namespace that maps only the building user,
-/// so `chown 1000:1000` fails with EINVAL; nixpkgs runs them under fakeroot. This needs a
-/// fakeroot (or a namespace mapping a range of ids) in the realiser's sandbox.
+/// made and `chown`ed to 1000:1000 keeps that owner in the image, and `chown -R` by name
+/// (the image's /etc/passwd and /etc/group, written by the same script) reaches a tree.
 #[test]
-#[ignore = "fakeRootCommands cannot chown to other ids yet (no fakeroot; issue 13)"]
 fn layered_image_fake_root_commands_chown() {
     if !require_docker() {
         return;
@@ -233,6 +229,11 @@ pkgs.dockerTools.buildLayeredImage {
     echo owned > /data/owned.txt
     chmod 640 /data/owned.txt
     chown 1000:1000 /data/owned.txt
+    mkdir -p /etc /home/app/sub
+    echo 'app:x:1001:1002::/home/app:/bin/sh' > /etc/passwd
+    echo 'staff:x:1002:' > /etc/group
+    touch /home/app/sub/file
+    chown -R app:staff /home/app
   '';
 }
 "#;
@@ -241,8 +242,20 @@ pkgs.dockerTools.buildLayeredImage {
     load_file(&image, &result);
     let stat = run(
         &image,
-        &["stat", "-c", "%n %u:%g %a", "/data", "/data/owned.txt"],
+        &[
+            "stat",
+            "-c",
+            "%n %u:%g %a",
+            "/data",
+            "/data/owned.txt",
+            "/home",
+            "/home/app",
+            "/home/app/sub/file",
+        ],
     );
     let _ = docker(&["rmi", "-f", &image]);
-    assert_eq!(stat.trim(), "/data 0:0 755\n/data/owned.txt 1000:1000 640");
+    assert_eq!(
+        stat.trim(),
+        "/data 0:0 755\n/data/owned.txt 1000:1000 640\n/home 0:0 755\n/home/app 1001:1002 755\n/home/app/sub/file 1001:1002 644"
+    );
 }

@@ -16,6 +16,7 @@
 
 pub mod archive;
 pub mod base;
+pub mod fakeroot;
 pub mod layer;
 pub mod popularity;
 pub mod tree;
@@ -124,6 +125,9 @@ pub struct ImageSpec {
     /// root (file contents, symlink targets, names) are added with their closure, as
     /// nixpkgs' reference scan of the layer it builds does.
     pub script_candidates: Vec<ClosureEntry>,
+    /// The shell (a logical store path) that runs the scripts; with it, `fakeRootCommands`
+    /// get the recording `chown`/`chgrp` of [`fakeroot`].
+    pub shell: Option<String>,
     /// The user's `config` attrset (`Cmd`, `Env`, ...); `null` for none.
     pub config: Value,
     /// RFC 3339 or `"now"`; default `1970-01-01T00:00:01Z`.
@@ -160,6 +164,7 @@ impl ImageSpec {
             keep_contents_dirlinks: false,
             closure: Vec::new(),
             script_candidates: Vec::new(),
+            shell: None,
             config: Value::Null,
             created: "1970-01-01T00:00:01Z".to_string(),
             architecture: "amd64".to_string(),
@@ -359,8 +364,12 @@ fn add_store_paths<'a>(
 /// add it after the scripts when they did not make one (so `mkdir -m 1777 tmp` works).
 /// `nix/store` exists while they run and is removed afterwards when it was created for
 /// them and is still empty.
-/// Returns whether any script ran.
-fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Result<bool> {
+/// Returns whether any script ran, and the owners `fakeRootCommands` gave.
+fn run_scripts(
+    spec: &ImageSpec,
+    root: &Path,
+    runner: &dyn ScriptRunner,
+) -> Result<(bool, Vec<fakeroot::Owner>)> {
     let scripts: Vec<(&str, &String, bool)> = [
         ("runAsRoot", spec.run_as_root.as_ref(), true),
         ("extraCommands", spec.extra_commands.as_ref(), false),
@@ -370,7 +379,7 @@ fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Resu
     .filter_map(|(n, s, r)| s.filter(|s| !s.trim().is_empty()).map(|s| (n, s, r)))
     .collect();
     if scripts.is_empty() {
-        return Ok(false);
+        return Ok((false, Vec::new()));
     }
     let nix = root.join("nix");
     let store = nix.join("store");
@@ -390,13 +399,36 @@ fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Resu
     let created_nix = fs::symlink_metadata(&nix).is_err();
     let created_store = fs::symlink_metadata(&store).is_err();
     fs::create_dir_all(&store).context("creating nix/store in the image root")?;
+    let mut owners = Vec::new();
     for (what, script, as_root) in scripts {
         if what == "runAsRoot" {
             ensure_tmp(root)?;
         }
-        runner
+        let fake = what == "fakeRootCommands" && spec.shell.is_some();
+        let text;
+        let script = if let (true, Some(shell)) = (fake, &spec.shell) {
+            if fs::symlink_metadata(root.join(fakeroot::DIR)).is_ok() {
+                bail!(
+                    "cannot run fakeRootCommands: /{} exists in the image",
+                    fakeroot::DIR
+                );
+            }
+            fakeroot::install(root, shell)?;
+            text = format!(
+                "export RNIX_FAKEROOT_BIN={}\n{script}",
+                fakeroot::BIN_IN_ROOT
+            );
+            &text
+        } else {
+            script
+        };
+        let r = runner
             .run(root, script, as_root)
-            .with_context(|| format!("{what} failed"))?;
+            .with_context(|| format!("{what} failed"));
+        if fake {
+            owners.extend(fakeroot::collect(root)?);
+        }
+        r?;
     }
     if created_store {
         let _ = fs::remove_dir(&store);
@@ -404,7 +436,7 @@ fn run_scripts(spec: &ImageSpec, root: &Path, runner: &dyn ScriptRunner) -> Resu
     if created_nix {
         let _ = fs::remove_dir(&nix);
     }
-    Ok(true)
+    Ok((true, owners))
 }
 
 /// The store paths of `spec.script_candidates` that the tree at `root` refers to (by hash
@@ -631,7 +663,7 @@ fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) ->
         .with_context(|| format!("copying {} into the image", input.logical))?;
     }
     modes.apply()?;
-    let scripted = run_scripts(spec, &root, runner)?;
+    let (scripted, owners) = run_scripts(spec, &root, runner)?;
     ensure_tmp(&root)?;
     let script_refs = if scripted && spec.include_store_paths {
         script_references(spec, &root)?
@@ -639,6 +671,7 @@ fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) ->
         Vec::new()
     };
     let mut entries = tree::capture(&root, &before)?;
+    fakeroot::apply(&mut entries, &owners);
     if spec.include_store_paths {
         let mut closure: Vec<&ClosureEntry> = spec
             .closure
@@ -792,7 +825,7 @@ fn prepare_stream_with_tag(
             .with_context(|| format!("linking {} into the image", input.logical))?;
     }
     modes.apply()?;
-    let scripted = run_scripts(spec, &root, runner)?;
+    let (scripted, owners) = run_scripts(spec, &root, runner)?;
     ensure_tmp(&root)?;
     let script_refs = if scripted && spec.include_store_paths {
         script_references(spec, &root)?
@@ -835,6 +868,7 @@ fn prepare_stream_with_tag(
     };
 
     let mut entries = tree::capture(&root, &Default::default())?;
+    fakeroot::apply(&mut entries, &owners);
     add_store_paths(
         &mut entries,
         plan.customisation_paths
@@ -1051,6 +1085,7 @@ pub fn spec_from_env(
     if let Some(f) = env_opt(env("format")) {
         spec.format = f.parse()?;
     }
+    spec.shell = env_opt(env("shell"));
     spec.closure = closure;
     Ok(spec)
 }

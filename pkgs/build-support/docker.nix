@@ -25,6 +25,16 @@ let
       ${text}
     '';
 
+  # fakeRootCommands: as extraCommands, with the builder's recording chown/chgrp first on
+  # PATH (rnix has no fakeroot; see dockertools/src/fakeroot.rs).
+  fakeRootScript = text:
+    if text == null || text == "" then ""
+    else ''
+      set -e
+      export PATH=''${RNIX_FAKEROOT_BIN:+$RNIX_FAKEROOT_BIN:}${lib.makeBinPath stdenv.initialPath}''${PATH:+:}$PATH
+      ${text}
+    '';
+
   # A list of store paths (derivations or strings) as a space-separated env value.
   pathList = x: if x == null then [ ] else lib.toList x;
 
@@ -91,7 +101,7 @@ let
         keepContentsDirlinks = if keepContentsDirlinks then "1" else "";
         runAsRoot = rootScript runAsRoot;
         extraCommands = buildScript extraCommands;
-        fakeRootCommands = buildScript fakeRootCommands;
+        fakeRootCommands = fakeRootScript fakeRootCommands;
         enableFakechroot = if enableFakechroot then "1" else "";
         config = if config == null then "" else toJSON config;
         created = checkCreated created;
