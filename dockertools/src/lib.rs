@@ -1095,6 +1095,66 @@ mod tests {
     use super::*;
 
     #[test]
+    fn script_references_are_found_with_their_closure() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let a = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app";
+        let b = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-lib";
+        let c = "/nix/store/cccccccccccccccccccccccccccccccc-unused";
+        let d = "/nix/store/dddddddddddddddddddddddddddddddd-link";
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/run"), format!("#!{a}/bin/app\n")).unwrap();
+        std::os::unix::fs::symlink(format!("{d}/x"), root.join("etc/l")).unwrap();
+        // The mounted store at the top is not part of the image.
+        fs::create_dir_all(root.join("nix/store")).unwrap();
+        fs::write(root.join("nix/store/note"), c).unwrap();
+        let e = |p: &str, refs: &[&str]| ClosureEntry {
+            logical: p.to_string(),
+            real: PathBuf::from("/unused"),
+            references: refs.iter().map(|r| r.to_string()).collect(),
+        };
+        let mut spec = ImageSpec::new("x");
+        spec.script_candidates = vec![e(a, &[a, b]), e(b, &[]), e(c, &[]), e(d, &[])];
+        let found: Vec<String> = script_references(&spec, root)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.logical)
+            .collect();
+        assert_eq!(found, vec![a, b, d]);
+    }
+
+    #[test]
+    fn fakeroot_record_is_applied_last_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        fakeroot::install(tmp.path(), "/nix/store/x-bash/bin/bash").unwrap();
+        let bin = tmp.path().join(fakeroot::DIR).join("bin/chown");
+        assert!(fs::read_to_string(bin)
+            .unwrap()
+            .starts_with("#!/nix/store/x-bash/bin/bash\n"));
+        fs::write(
+            tmp.path().join(fakeroot::DIR).join("owners"),
+            "1000 1000 /data/f\n- 7 /data/f\n5 - /data/with space\n",
+        )
+        .unwrap();
+        let owners = fakeroot::collect(tmp.path()).unwrap();
+        assert!(!tmp.path().join(fakeroot::DIR).exists());
+        let mut entries = Entries::new();
+        for p in ["data", "data/f", "data/with space"] {
+            entries.insert(p.to_string(), dir_entry(0o755));
+        }
+        fakeroot::apply(&mut entries, &owners);
+        assert_eq!((entries["data"].uid, entries["data"].gid), (0, 0));
+        assert_eq!((entries["data/f"].uid, entries["data/f"].gid), (1000, 7));
+        assert_eq!(
+            (
+                entries["data/with space"].uid,
+                entries["data/with space"].gid
+            ),
+            (5, 0)
+        );
+    }
+
+    #[test]
     fn spec_from_builder_env() {
         let vars: std::collections::HashMap<&str, &str> = [
             ("imageName", "Simple-Python-API"),
