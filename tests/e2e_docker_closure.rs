@@ -195,6 +195,46 @@ fn extra_commands(kind: &str) {
     assert_eq!(hello.trim(), "written by extraCommands");
 }
 
+/// buildImage with `runAsRoot` and `extraCommands`: runAsRoot runs first (nixpkgs' order),
+/// and a store path named only in what it writes is in the image.
+#[test]
+fn build_image_run_as_root_output_and_order() {
+    if !require_docker() {
+        return;
+    }
+    let _g = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = nonce();
+    let expr = r#"
+{ tag }:
+let
+  pkgs = import <nixpkgs> { };
+  marker = pkgs.writeText "rnix-marker" "marker from runAsRoot";
+in
+pkgs.dockerTools.buildImage {
+  name = "rnix-run-as-root";
+  inherit tag;
+  copyToRoot = pkgs.coreutils;
+  runAsRoot = ''
+    echo ${marker} > /marker
+    echo runAsRoot > /order
+  '';
+  extraCommands = ''
+    echo extraCommands >> order
+  '';
+}
+"#;
+    let result = build_expr(tmp.path(), expr, &tag);
+    let image = format!("rnix-run-as-root:{tag}");
+    load_file(&image, &result);
+    let order = run(&image, &["cat", "/order"]);
+    let marker = run(&image, &["cat", "/marker"]);
+    let text = run(&image, &["cat", marker.trim()]);
+    let _ = docker(&["rmi", "-f", &image]);
+    assert_eq!(order, "runAsRoot\nextraCommands\n");
+    assert_eq!(text, "marker from runAsRoot");
+}
+
 #[test]
 fn build_image_extra_commands() {
     extra_commands("image");
