@@ -8,8 +8,11 @@
 //!   atomically (temporary file, fsync, rename, fsync directory). A path is valid iff its
 //!   entry exists and its object exists.
 //! - `ROOT/nix/var/rnix/locks/<hashpart>.lock`: per-path `flock` locks.
-//! - `ROOT/nix/var/rnix/gc.lock`: shared while adding temporary roots, exclusive during GC.
-//! - `ROOT/nix/var/rnix/temproots/<pid>`: temporary roots of a live process (locked by it).
+//! - `ROOT/nix/var/rnix/gc.lock`: exclusive for a whole garbage collection; shared while
+//!   adding a temporary root, from a new path's temporary root to its registration, and
+//!   during `verify` (see [`LocalStore::collect_garbage`] for the protocol).
+//! - `ROOT/nix/var/rnix/temproots/<pid>`: temporary roots of a live process (locked by it);
+//!   they keep their paths alive, valid or still being made.
 //! - `ROOT/nix/var/rnix/gcroots/`: symlinks to store paths (direct roots) and
 //!   `gcroots/auto/<hash>` symlinks to `result`-style links (indirect roots).
 
