@@ -65,7 +65,7 @@ pub fn evaluate_with_shell(
                 .eval_expr(&expr, Path::new("/"))
                 .map_err(|e| ev.format_error(&e))?;
             if let evaluator::eval::Value::String(s) = v {
-                shell = Some(s.s.clone());
+                shell = Some(s.to_str_lossy().into_owned());
             }
         }
         Ok((drvs, shell))

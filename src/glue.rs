@@ -4,13 +4,15 @@
 //! `fetchtree.rs`), path coercion and the mapping of
 //! logical `/nix/store` paths to the physical store root.
 
-use evaluator::eval::{mkerr, Attrs, Context, Evaluator, Result, StoreHooks, Thunk, Value};
+use evaluator::eval::{
+    bytes_to_string, mkerr, Attrs, Context, Evaluator, Result, StoreHooks, Thunk, Value,
+};
 use realise::fetchers::{self, FetchOptions};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use store::derivation::{parse_hash_algo, Derivation, ModuloHashCache, Output};
+use store::derivation::{field_from_bytes, parse_hash_algo, Derivation, ModuloHashCache, Output};
 use store::hash::{Hash, HashAlgo};
 use store::local::LocalStore;
 use store::store_path::{FileIngestionMethod, StorePath};
@@ -146,9 +148,9 @@ impl Glue {
 
     fn read_drv(&self, drv_path: &str) -> anyhow::Result<Derivation> {
         let real = self.real(Path::new(drv_path));
-        let text = std::fs::read_to_string(&real)
+        let text = std::fs::read(&real)
             .map_err(|e| anyhow::anyhow!("reading derivation '{drv_path}': {e}"))?;
-        Ok(Derivation::from_aterm(&text)?)
+        Ok(Derivation::from_aterm_bytes(&text)?)
     }
 
     fn modulo_hash(&self, drv_path: &str) -> anyhow::Result<Hash> {
@@ -207,14 +209,14 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
                 if c.starts_with('=') || c.starts_with('!') {
                     return Err(mkerr(format!(
                         "in 'toFile': the file named '{}' must not contain a reference to a derivation but contains ({c})",
-                        name.s
+                        name.to_str_lossy()
                     )));
                 }
                 refs.insert(StorePath::from_absolute(c).map_err(e)?);
             }
             let p = g
                 .store
-                .add_text_to_store(&name.s, contents.s.as_bytes(), &refs)
+                .add_text_to_store(&name.to_str_lossy(), contents.as_bytes(), &refs)
                 .map_err(e)?
                 .to_absolute();
             Ok(Value::string_ctx(p.clone(), Context::from([p])))
@@ -255,10 +257,10 @@ pub fn install(ev: &mut Evaluator, glue: Rc<Glue>) {
                 let v = ev.force(&attr.value)?;
                 match &*attr.name {
                     "path" => path = Some(ev.coerce_to_path(&v)?.0),
-                    "name" => name = Some(ev.expect_string(&v)?.s.clone()),
+                    "name" => name = Some(ev.expect_string(&v)?.to_str_lossy().into_owned()),
                     "filter" => filter = Some(v),
                     "recursive" => recursive = ev.expect_bool(&v)?,
-                    "sha256" => sha256 = Some(ev.expect_string(&v)?.s.clone()),
+                    "sha256" => sha256 = Some(ev.expect_string(&v)?.to_str_lossy().into_owned()),
                     other => {
                         return Err(mkerr(format!(
                             "unsupported argument '{other}' to 'addPath'"
@@ -331,16 +333,16 @@ fn fetch(g: &Glue, ev: &mut Evaluator, arg: &Value, tarball: bool) -> Result<Val
             for attr in &a.entries {
                 let v = ev.force(&attr.value)?;
                 match &*attr.name {
-                    "url" => url = Some(ev.coerce_to_string(&v, false, false)?.0),
-                    "sha256" => sha256 = Some(ev.expect_string(&v)?.s.clone()),
-                    "name" => name = Some(ev.expect_string(&v)?.s.clone()),
+                    "url" => url = Some(bytes_to_string(ev.coerce_to_string(&v, false, false)?.0)),
+                    "sha256" => sha256 = Some(ev.expect_string(&v)?.to_str_lossy().into_owned()),
+                    "name" => name = Some(ev.expect_string(&v)?.to_str_lossy().into_owned()),
                     other => {
                         return Err(mkerr(format!("unsupported argument '{other}' to '{what}'")))
                     }
                 }
             }
         }
-        v => url = Some(ev.coerce_to_string(v, false, false)?.0),
+        v => url = Some(bytes_to_string(ev.coerce_to_string(v, false, false)?.0)),
     }
     let url = url.ok_or_else(|| mkerr(format!("'url' argument required")))?;
     if tarball && g.opts.embedded_nixpkgs && crate::embedded::is_nixpkgs_url(&url) {
@@ -470,7 +472,7 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
         .cloned()
         .ok_or_else(|| mkerr("required attribute 'name' missing"))?;
     let name_v = ev.force(&name_t)?;
-    let drv_name = ev.expect_string(&name_v)?.s.clone();
+    let drv_name = ev.expect_string(&name_v)?.to_str_lossy().into_owned();
     if let Err(err) = store::store_path::validate_name(&drv_name) {
         let bad = drv_name
             .chars()
@@ -547,18 +549,28 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
                     let x = ev.force(t)?;
                     let (s, c) = ev.coerce_to_string(&x, true, true)?;
                     ctx.extend(c);
-                    drv.args.push(s);
+                    drv.args.push(field_from_bytes(s));
                 }
                 return Ok(());
             }
             if structured && key != "__structuredAttrs" {
                 let j = to_json(ev, &v, &mut ctx)?;
                 match key {
-                    "builder" => drv.builder = ev.coerce_to_string(&v, true, true)?.0,
-                    "system" => drv.platform = ev.coerce_to_string(&v, true, true)?.0,
-                    "outputHash" => output_hash = Some(ev.expect_string(&v)?.s.clone()),
-                    "outputHashAlgo" => output_hash_algo = Some(ev.expect_string(&v)?.s.clone()),
-                    "outputHashMode" => recursive = hash_mode(&ev.expect_string(&v)?.s)?,
+                    "builder" => {
+                        drv.builder = field_from_bytes(ev.coerce_to_string(&v, true, true)?.0)
+                    }
+                    "system" => {
+                        drv.platform = field_from_bytes(ev.coerce_to_string(&v, true, true)?.0)
+                    }
+                    "outputHash" => {
+                        output_hash = Some(ev.expect_string(&v)?.to_str_lossy().into_owned())
+                    }
+                    "outputHashAlgo" => {
+                        output_hash_algo = Some(ev.expect_string(&v)?.to_str_lossy().into_owned())
+                    }
+                    "outputHashMode" => {
+                        recursive = hash_mode(&ev.expect_string(&v)?.to_str_lossy())?
+                    }
                     "outputs" => outputs = output_list(ev, &v)?,
                     _ => {}
                 }
@@ -570,6 +582,8 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
             }
             let (s, c) = ev.coerce_to_string(&v, true, true)?;
             ctx.extend(c);
+            // the value's bytes, carried losslessly (see store::derivation::field_from_bytes)
+            let s = field_from_bytes(s);
             match key {
                 "builder" => drv.builder = s.clone(),
                 "system" => drv.platform = s.clone(),
@@ -665,11 +679,11 @@ fn derivation_strict(g: &Glue, ev: &mut Evaluator, arg: &Value) -> Result<Value>
     let drv_path = drv
         .fill_outputs(&drv_name, &mut |p| g.modulo_hash(p))
         .map_err(e)?;
-    let text = drv.to_aterm();
+    let text = drv.to_aterm_bytes();
     let refs: BTreeSet<StorePath> = drv.references().map_err(e)?;
     let written = g
         .store
-        .add_text_to_store(&format!("{drv_name}.drv"), text.as_bytes(), &refs)
+        .add_text_to_store(&format!("{drv_name}.drv"), &text, &refs)
         .map_err(e)?;
     debug_assert_eq!(written, drv_path);
     let drv_path_s = drv_path.to_absolute();
@@ -732,7 +746,7 @@ fn output_list(ev: &mut Evaluator, v: &Value) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for t in l.iter() {
         let x = ev.force(t)?;
-        out.push(ev.expect_string(&x)?.s.clone());
+        out.push(ev.expect_string(&x)?.to_str_lossy().into_owned());
     }
     check_outputs(out)
 }
@@ -749,12 +763,14 @@ fn to_json(ev: &mut Evaluator, v: &Value, ctx: &mut Context) -> Result<serde_jso
             .unwrap_or(J::Null),
         Value::String(s) => {
             ctx.extend(s.ctx.iter().cloned());
-            J::String(s.s.clone())
+            // raw bytes ride through JSON as reserved characters; the ATerm writer
+            // writes them back as bytes
+            J::String(field_from_bytes(s.s.clone()))
         }
         Value::Path(_) => {
             let (s, c) = ev.coerce_to_string(v, false, true)?;
             ctx.extend(c);
-            J::String(s)
+            J::String(field_from_bytes(s))
         }
         Value::List(l) => {
             let mut out = Vec::new();
@@ -768,7 +784,7 @@ fn to_json(ev: &mut Evaluator, v: &Value, ctx: &mut Context) -> Result<serde_jso
             if a.get("__toString").is_some() || a.get("outPath").is_some() {
                 let (s, c) = ev.coerce_to_string(v, false, true)?;
                 ctx.extend(c);
-                return Ok(J::String(s));
+                return Ok(J::String(field_from_bytes(s)));
             }
             let mut m = serde_json::Map::new();
             for attr in &a.entries {

@@ -22,8 +22,9 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
-/// Our result for a case: Ok(text output) or Err(error message); `json` selects `--json`.
-fn eval_case(ev: &mut Evaluator, path: &Path, json: bool) -> Result<String, String> {
+/// Our result for a case: Ok(output bytes) or Err(error message); `json` selects `--json`.
+/// Outputs are bytes: Nix strings need not be UTF-8 and are printed as they are.
+fn eval_case(ev: &mut Evaluator, path: &Path, json: bool) -> Result<Vec<u8>, String> {
     let v = ev.eval_file(path).map_err(|e| e.msg.clone())?;
     if json {
         ev.force_deep(&v).map_err(|e| e.msg.clone())?;
@@ -31,10 +32,23 @@ fn eval_case(ev: &mut Evaluator, path: &Path, json: bool) -> Result<String, Stri
             .map(|(s, _)| s)
             .map_err(|e| e.msg.clone())
     } else {
-        ev.print_value(&v, true)
-            .map(|s| s + "\n")
+        ev.print_value_bytes(&v, true)
+            .map(|mut s| {
+                s.push(b'\n');
+                s
+            })
             .map_err(|e| e.msg.clone())
     }
+}
+
+/// Bytes shown in a failure message.
+fn show(b: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(b))
+}
+
+/// A case's source for failure messages (cases may hold bytes that are not UTF-8).
+fn source(case: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(case).unwrap()).into_owned()
 }
 
 fn new_evaluator() -> Evaluator {
@@ -43,7 +57,7 @@ fn new_evaluator() -> Evaluator {
 
 /// Normalise outputs that legitimately differ between runs.
 fn run_all(
-    check: impl Fn(&Path, bool, &Result<String, String>) -> Option<String> + Send + 'static,
+    check: impl Fn(&Path, bool, &Result<Vec<u8>, String>) -> Option<String> + Send + 'static,
 ) -> Vec<String> {
     with_big_stack(move || {
         let mut failures = Vec::new();
@@ -69,25 +83,25 @@ fn eval_corpus_recorded() {
     let failures = run_all(|case, json, ours| {
         let exp = case.with_extension(if json { "json.exp" } else { "exp" });
         let err = case.with_extension("err");
-        let src = std::fs::read_to_string(case).unwrap();
+        let src = source(case);
         if exp.exists() {
-            let want = std::fs::read_to_string(&exp).unwrap();
+            let want = std::fs::read(&exp).unwrap();
             match ours {
                 Ok(got) if *got == want => None,
                 Ok(got) => Some(format!(
-                    "{}{}: `{}`\n  want {:?}\n  got  {:?}",
+                    "{}{}: `{}`\n  want {}\n  got  {}",
                     case.display(),
                     if json { " (json)" } else { "" },
                     src.trim(),
-                    want,
-                    got
+                    show(&want),
+                    show(got)
                 )),
                 Err(e) => Some(format!(
-                    "{}{}: `{}`\n  want {:?}\n  got error {:?}",
+                    "{}{}: `{}`\n  want {}\n  got error {:?}",
                     case.display(),
                     if json { " (json)" } else { "" },
                     src.trim(),
-                    want,
+                    show(&want),
                     e
                 )),
             }
@@ -95,10 +109,10 @@ fn eval_corpus_recorded() {
             match ours {
                 Err(_) => None,
                 Ok(got) => Some(format!(
-                    "{}: `{}` should fail, got {:?}",
+                    "{}: `{}` should fail, got {}",
                     case.display(),
                     src.trim(),
-                    got
+                    show(got)
                 )),
             }
         } else {
@@ -143,9 +157,9 @@ fn eval_corpus_live() {
         }
         cmd.arg(case).env("NIX_PATH", "");
         let out = cmd.output().expect("running nix-instantiate");
-        let src = std::fs::read_to_string(case).unwrap();
+        let src = source(case);
         let theirs = if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            Ok(out.stdout)
         } else {
             Err(())
         };
@@ -157,8 +171,8 @@ fn eval_corpus_live() {
                 case.display(),
                 if json { " (json)" } else { "" },
                 src.trim(),
-                a,
-                b
+                a.map(|x| show(&x)),
+                b.as_ref().map(|x| show(x))
             )),
         }
     });

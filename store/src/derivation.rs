@@ -61,32 +61,95 @@ pub enum DerivationError {
     },
 }
 
-fn write_escaped(out: &mut String, s: &str) {
-    out.push('"');
+// ---------------------------------------------------------------------- byte strings
+//
+// Nix strings, and so a derivation's fields (env values, args, builder, ...), are bytes that
+// need not be UTF-8. The fields here are `String`s so that the rest of the workspace reads
+// them as text; bytes that are not UTF-8 are carried losslessly as characters of a reserved
+// range (U+10FF80..=U+10FFFF: byte `b` is U+10FF00 + `b`; a real character of that range is
+// carried as its four bytes), and the ATerm writer puts the original bytes back. A `.drv`
+// (and so its store path, whose hash is over the file's bytes) holds the exact bytes.
+
+const RAW_BASE: u32 = 0x10FF00;
+const RAW_FIRST: u32 = 0x10FF80;
+
+fn is_raw_char(c: char) -> bool {
+    (c as u32) >= RAW_FIRST
+}
+
+/// A derivation field from bytes (see above); UTF-8 without reserved characters is kept as it is.
+pub fn field_from_bytes(bytes: Vec<u8>) -> String {
+    let raw = |out: &mut String, b: u8| out.push(char::from_u32(RAW_BASE + b as u32).unwrap());
+    let encode = |bytes: &[u8]| {
+        let mut out = String::with_capacity(bytes.len() + 16);
+        for chunk in bytes.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if is_raw_char(c) {
+                    let mut buf = [0u8; 4];
+                    for &b in c.encode_utf8(&mut buf).as_bytes() {
+                        raw(&mut out, b);
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            for &b in chunk.invalid() {
+                raw(&mut out, b);
+            }
+        }
+        out
+    };
+    match String::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(is_raw_char) => s,
+        Ok(s) => encode(s.as_bytes()),
+        Err(e) => encode(e.as_bytes()),
+    }
+}
+
+/// The bytes a derivation field stands for (the inverse of [`field_from_bytes`]).
+pub fn field_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    // reserved characters all start with the byte F4
+    if !s.as_bytes().contains(&0xF4) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len());
     for c in s.chars() {
+        if is_raw_char(c) {
+            out.push((c as u32 - RAW_BASE) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn write_escaped(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &c in field_bytes(s).iter() {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
             c => out.push(c),
         }
     }
-    out.push('"');
+    out.push(b'"');
 }
 
-fn write_list<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
-    out.push('[');
+fn write_list<'a>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'a str>) {
+    out.push(b'[');
     let mut first = true;
     for s in items {
         if !first {
-            out.push(',');
+            out.push(b',');
         }
         first = false;
         write_escaped(out, s);
     }
-    out.push(']');
+    out.push(b']');
 }
 
 /// Split a fixed-output `hash_algo` field (`r:sha256`) into method and algorithm.
@@ -102,9 +165,18 @@ pub fn parse_hash_algo(s: &str) -> Result<(FileIngestionMethod, HashAlgo), Deriv
 }
 
 impl Derivation {
-    /// Serialise as ATerm exactly as Nix 2.8 does.
-    pub fn to_aterm(&self) -> String {
+    /// Serialise as ATerm exactly as Nix 2.8 does: the bytes of the `.drv` file.
+    pub fn to_aterm_bytes(&self) -> Vec<u8> {
         self.unparse(false, None)
+    }
+
+    /// [`Self::to_aterm_bytes`] as text (exact for derivations whose strings are UTF-8;
+    /// other bytes replaced by U+FFFD: write files with `to_aterm_bytes`).
+    pub fn to_aterm(&self) -> String {
+        match String::from_utf8(self.to_aterm_bytes()) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
     }
 
     /// Nix's `Derivation::unparse`: with `mask_outputs`, output paths and the env variables
@@ -113,70 +185,72 @@ impl Derivation {
         &self,
         mask_outputs: bool,
         input_drvs: Option<&BTreeMap<String, BTreeSet<String>>>,
-    ) -> String {
-        let mut s = String::with_capacity(1024);
-        s.push_str("Derive([");
+    ) -> Vec<u8> {
+        let mut s: Vec<u8> = Vec::with_capacity(1024);
+        s.extend_from_slice(b"Derive([");
         let mut first = true;
         for (name, o) in &self.outputs {
             if !first {
-                s.push(',');
+                s.push(b',');
             }
             first = false;
-            s.push('(');
+            s.push(b'(');
             write_escaped(&mut s, name);
-            s.push(',');
+            s.push(b',');
             write_escaped(&mut s, if mask_outputs { "" } else { &o.path });
-            s.push(',');
+            s.push(b',');
             write_escaped(&mut s, &o.hash_algo);
-            s.push(',');
+            s.push(b',');
             write_escaped(&mut s, &o.hash);
-            s.push(')');
+            s.push(b')');
         }
-        s.push_str("],[");
+        s.extend_from_slice(b"],[");
         first = true;
         for (path, outs) in input_drvs.unwrap_or(&self.input_drvs) {
             if !first {
-                s.push(',');
+                s.push(b',');
             }
             first = false;
-            s.push('(');
+            s.push(b'(');
             write_escaped(&mut s, path);
-            s.push(',');
+            s.push(b',');
             write_list(&mut s, outs.iter().map(|x| x.as_str()));
-            s.push(')');
+            s.push(b')');
         }
-        s.push_str("],");
+        s.extend_from_slice(b"],");
         write_list(&mut s, self.input_srcs.iter().map(|x| x.as_str()));
-        s.push(',');
+        s.push(b',');
         write_escaped(&mut s, &self.platform);
-        s.push(',');
+        s.push(b',');
         write_escaped(&mut s, &self.builder);
-        s.push(',');
+        s.push(b',');
         write_list(&mut s, self.args.iter().map(|x| x.as_str()));
-        s.push_str(",[");
+        s.extend_from_slice(b",[");
         first = true;
         for (k, v) in &self.env {
             if !first {
-                s.push(',');
+                s.push(b',');
             }
             first = false;
-            s.push('(');
+            s.push(b'(');
             write_escaped(&mut s, k);
-            s.push(',');
+            s.push(b',');
             let masked = mask_outputs && self.outputs.contains_key(k);
             write_escaped(&mut s, if masked { "" } else { v });
-            s.push(')');
+            s.push(b')');
         }
-        s.push_str("])");
+        s.extend_from_slice(b"])");
         s
     }
 
     /// Parse a `.drv` file's contents.
     pub fn from_aterm(text: &str) -> Result<Derivation, DerivationError> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            pos: 0,
-        };
+        Self::from_aterm_bytes(text.as_bytes())
+    }
+
+    /// Parse a `.drv` file's bytes (strings need not be UTF-8; see [`field_from_bytes`]).
+    pub fn from_aterm_bytes(text: &[u8]) -> Result<Derivation, DerivationError> {
+        let mut p = Parser { s: text, pos: 0 };
         let drv = p.derivation()?;
         if p.pos != p.s.len() {
             return Err(p.err("trailing data after derivation"));
@@ -209,7 +283,7 @@ impl Derivation {
         let refs = self.references()?;
         Ok(make_text_path(
             &format!("{name}.drv"),
-            &Hash::sha256(self.to_aterm().as_bytes()),
+            &Hash::sha256(&self.to_aterm_bytes()),
             refs.iter(),
         )?)
     }
@@ -237,9 +311,7 @@ impl Derivation {
                 .or_default()
                 .extend(outs.iter().cloned());
         }
-        Ok(Hash::sha256(
-            self.unparse(mask_outputs, Some(&inputs2)).as_bytes(),
-        ))
+        Ok(Hash::sha256(&self.unparse(mask_outputs, Some(&inputs2))))
     }
 
     /// What `derivationStrict` does once the attributes are collected: given a derivation whose
@@ -393,7 +465,7 @@ impl Parser<'_> {
                 c => out.push(c),
             }
         }
-        String::from_utf8(out).map_err(|_| self.err("string is not valid UTF-8"))
+        Ok(field_from_bytes(out))
     }
     fn path(&mut self) -> Result<String, DerivationError> {
         let start = self.pos;

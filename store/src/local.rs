@@ -1057,14 +1057,14 @@ impl LocalStore {
     /// input derivations, which must be valid) and return its store path.
     pub fn write_derivation(&self, drv: &Derivation, name: &str) -> Result<StorePath> {
         let refs = drv.references()?;
-        self.add_text_to_store(&format!("{name}.drv"), drv.to_aterm().as_bytes(), &refs)
+        self.add_text_to_store(&format!("{name}.drv"), &drv.to_aterm_bytes(), &refs)
     }
 
     /// Read and parse a `.drv` file from the store (logical path).
     pub fn read_derivation(&self, drv_path: &StorePath) -> Result<Derivation> {
         let real = self.real_path(drv_path);
-        let text = fs::read_to_string(&real).map_err(io_err(&real))?;
-        Derivation::from_aterm(&text).map_err(|e| StoreError::Other(format!("{drv_path}: {e}")))
+        let text = fs::read(&real).map_err(io_err(&real))?;
+        Derivation::from_aterm_bytes(&text).map_err(|e| StoreError::Other(format!("{drv_path}: {e}")))
     }
 
     // ---------------------------------------------------------------- queries

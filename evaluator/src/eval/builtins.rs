@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::error::{ErrorKind, EvalError};
 use super::ir::{BinOp, Param};
 use super::print::{self, ErrPrinter};
-use super::value::{Attr, Attrs, Thunk, Value};
+use super::value::{bytes_to_string, cut_at_nul, Attr, Attrs, Thunk, Value};
 use super::{canon_path, err, mkerr, Context, Evaluator, Pos, Result};
 
 fn reg(
@@ -32,43 +32,71 @@ pub const STORE_BUILTINS: &[(&str, usize)] = &[
 ];
 
 thread_local! {
-    static REGEX_CACHE: RefCell<HashMap<String, Rc<regex::Regex>>> = RefCell::new(HashMap::new());
+    static REGEX_CACHE: RefCell<HashMap<Vec<u8>, Rc<regex::bytes::Regex>>> = RefCell::new(HashMap::new());
 }
 
-fn get_regex(re: &str) -> Result<Rc<regex::Regex>> {
+/// A byte regex (Nix 2.8's std::regex works on bytes: `.` is one byte, classes are ASCII).
+fn build_byte_regex(pattern: &str, re: &[u8]) -> Result<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .map_err(|_| {
+            mkerr(format!(
+                "invalid regular expression '{}'",
+                String::from_utf8_lossy(re)
+            ))
+        })
+}
+
+fn get_regex(re: &[u8]) -> Result<Rc<regex::bytes::Regex>> {
     if let Some(r) = REGEX_CACHE.with(|c| c.borrow().get(re).cloned()) {
         return Ok(r);
     }
     let translated = translate_ere(re);
-    let r = regex::Regex::new(&format!("(?s)^(?:{translated})$"))
-        .map_err(|_| mkerr(format!("invalid regular expression '{re}'")))?;
+    let r = build_byte_regex(&format!("(?s)^(?:{translated})$"), re)?;
     let r = Rc::new(r);
-    REGEX_CACHE.with(|c| c.borrow_mut().insert(re.to_string(), r.clone()));
+    REGEX_CACHE.with(|c| c.borrow_mut().insert(re.to_vec(), r.clone()));
     Ok(r)
 }
 
-fn get_regex_unanchored(re: &str) -> Result<Rc<regex::Regex>> {
-    let key = format!("\u{0}{re}");
+fn get_regex_unanchored(re: &[u8]) -> Result<Rc<regex::bytes::Regex>> {
+    // strings never hold NUL, so a leading NUL keeps the two caches apart
+    let mut key = vec![0u8];
+    key.extend_from_slice(re);
     if let Some(r) = REGEX_CACHE.with(|c| c.borrow().get(&key).cloned()) {
         return Ok(r);
     }
-    let r = regex::Regex::new(&format!("(?s){}", translate_ere(re)))
-        .map_err(|_| mkerr(format!("invalid regular expression '{re}'")))?;
+    let r = build_byte_regex(&format!("(?s){}", translate_ere(re)), re)?;
     let r = Rc::new(r);
     REGEX_CACHE.with(|c| c.borrow_mut().insert(key, r.clone()));
     Ok(r)
 }
 
+/// Push one pattern character: bytes of 0x80 and above (carried as U+0080..U+00FF) become
+/// `\xHH`, which the non-Unicode byte regex matches as that single byte.
+fn push_pat(out: &mut String, ch: char) {
+    if (ch as u32) >= 0x80 {
+        out.push_str(&format!("\\x{:02X}", ch as u32));
+    } else {
+        out.push(ch);
+    }
+}
+
 /// Translate a POSIX extended regular expression into the `regex` crate's syntax.
-fn translate_ere(re: &str) -> String {
+fn translate_ere(re: &[u8]) -> String {
     let mut out = String::new();
-    let cs: Vec<char> = re.chars().collect();
+    // one char per byte (latin-1), so that each byte of the pattern is one element
+    let cs: Vec<char> = re.iter().map(|&b| b as char).collect();
     let mut i = 0;
     while i < cs.len() {
         let c = cs[i];
         if c == '\\' && i + 1 < cs.len() {
-            out.push(c);
-            out.push(cs[i + 1]);
+            if (cs[i + 1] as u32) >= 0x80 {
+                push_pat(&mut out, cs[i + 1]);
+            } else {
+                out.push(c);
+                out.push(cs[i + 1]);
+            }
             i += 2;
             continue;
         }
@@ -107,7 +135,7 @@ fn translate_ere(re: &str) -> String {
                     '-' if i + 1 < cs.len() && cs[i + 1] == '-' => {
                         out.push_str("\\-");
                     }
-                    ch => out.push(ch),
+                    ch => push_pat(&mut out, ch),
                 }
                 i += 1;
             }
@@ -141,7 +169,7 @@ fn translate_ere(re: &str) -> String {
                 continue;
             }
         }
-        out.push(c);
+        push_pat(&mut out, c);
         i += 1;
     }
     out
@@ -177,11 +205,18 @@ impl Evaluator {
         self.expect_int(&v)
     }
 
-    /// A string argument (no coercion of non-strings).
-    fn arg_str(&mut self, args: &[Thunk], i: usize) -> Result<(String, Context)> {
+    /// A string argument's bytes (no coercion of non-strings).
+    fn arg_bytes(&mut self, args: &[Thunk], i: usize) -> Result<(Vec<u8>, Context)> {
         let v = self.force(&args[i])?;
         let s = self.expect_string(&v)?;
         Ok((s.s.clone(), s.ctx.clone()))
+    }
+
+    /// A string argument as text (invalid UTF-8 replaced; for names, algorithms, versions).
+    fn arg_str(&mut self, args: &[Thunk], i: usize) -> Result<(String, Context)> {
+        let v = self.force(&args[i])?;
+        let s = self.expect_string(&v)?;
+        Ok((bytes_to_string(s.s.clone()), s.ctx.clone()))
     }
 
     fn arg_fn(&mut self, args: &[Thunk], i: usize) -> Result<Value> {
@@ -222,7 +257,7 @@ impl Evaluator {
             let prefix = match a.get("prefix").cloned() {
                 Some(t) => {
                     let v = self.force(&t)?;
-                    self.coerce_to_string(&v, false, false)?.0
+                    bytes_to_string(self.coerce_to_string(&v, false, false)?.0)
                 }
                 None => String::new(),
             };
@@ -231,7 +266,7 @@ impl Evaluator {
                 .cloned()
                 .ok_or_else(|| mkerr("attribute 'path' missing"))?;
             let pv = self.force(&path_t)?;
-            let path = self.coerce_to_string(&pv, false, false)?.0;
+            let path = bytes_to_string(self.coerce_to_string(&pv, false, false)?.0);
             let rest = if prefix.is_empty() {
                 Some(name.to_string())
             } else if name == prefix {
@@ -409,6 +444,14 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// An attribute name from parsed data, cut at a NUL as Nix 2.8's C-string symbols are.
+fn nul_cut_name(k: &str) -> Rc<str> {
+    match k.find('\0') {
+        Some(i) => k[..i].into(),
+        None => k.into(),
+    }
+}
+
 fn json_to_value(j: &serde_json::Value) -> Value {
     match j {
         serde_json::Value::Null => Value::Null,
@@ -420,14 +463,14 @@ fn json_to_value(j: &serde_json::Value) -> Value {
                 Value::Float(n.as_f64().unwrap_or(0.0))
             }
         }
-        serde_json::Value::String(x) => s(x),
+        serde_json::Value::String(x) => Value::string(cut_at_nul(x.as_bytes().to_vec())),
         serde_json::Value::Array(a) => {
             Value::list(a.iter().map(|x| Thunk::new(json_to_value(x))).collect())
         }
         serde_json::Value::Object(o) => Value::attrs(Attrs::from_unsorted(
             o.iter()
                 .map(|(k, v)| Attr {
-                    name: k.as_str().into(),
+                    name: nul_cut_name(k),
                     value: Thunk::new(json_to_value(v)),
                     pos: Pos::NONE,
                 })
@@ -438,7 +481,7 @@ fn json_to_value(j: &serde_json::Value) -> Value {
 
 fn toml_to_value(t: &toml::Value) -> Result<Value> {
     Ok(match t {
-        toml::Value::String(x) => s(x),
+        toml::Value::String(x) => Value::string(cut_at_nul(x.as_bytes().to_vec())),
         toml::Value::Integer(i) => Value::Int(*i),
         toml::Value::Float(f) => Value::Float(*f),
         toml::Value::Boolean(b) => Value::Bool(*b),
@@ -456,7 +499,7 @@ fn toml_to_value(t: &toml::Value) -> Result<Value> {
             let mut v = Vec::new();
             for (k, x) in tb {
                 v.push(Attr {
-                    name: k.as_str().into(),
+                    name: nul_cut_name(k),
                     value: Thunk::new(toml_to_value(x)?),
                     pos: Pos::NONE,
                 });
@@ -583,11 +626,12 @@ pub(crate) fn register(ev: &mut Evaluator) {
     reg(ev, "throw", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
         let (m, _) = ev.coerce_to_string(&v, false, false)?;
-        Err(EvalError::new(ErrorKind::Throw, m))
+        Err(EvalError::new(ErrorKind::Throw, bytes_to_string(m)))
     });
     reg(ev, "abort", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
         let (m, _) = ev.coerce_to_string(&v, false, false)?;
+        let m = bytes_to_string(m);
         Err(EvalError::new(
             ErrorKind::Abort,
             format!("evaluation aborted with the following error message: '{m}'"),
@@ -599,7 +643,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
             Ok(v) => Ok(v),
             Err(e) => {
                 let msg = match ev.force(&a[0]) {
-                    Ok(Value::String(s)) => s.s.clone(),
+                    Ok(Value::String(s)) => s.to_str_lossy().into_owned(),
                     _ => String::new(),
                 };
                 Err(ev.add_frame(e, Pos::NONE, msg))
@@ -629,7 +673,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
     reg(ev, "trace", 2, |ev, a| {
         let v = ev.force(&a[0])?;
         let msg = match &v {
-            Value::String(s) => s.s.clone(),
+            Value::String(s) => s.to_str_lossy().into_owned(),
             _ => {
                 let mut o = String::new();
                 ErrPrinter::unbounded(ev).value(&v, 0, &mut o);
@@ -789,7 +833,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
             entries: at
                 .entries
                 .iter()
-                .filter(|x| !names.iter().any(|n| **n == *x.name))
+                .filter(|x| !names.iter().any(|n| n[..] == *x.name.as_bytes()))
                 .cloned()
                 .collect(),
         }))
@@ -827,7 +871,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
                 .cloned()
                 .ok_or_else(|| mkerr("attribute 'value' missing"))?;
             entries.push(Attr {
-                name: n.s.as_str().into(),
+                name: n.to_str_lossy().into(),
                 value: val.value,
                 pos: val.pos,
             });
@@ -1046,7 +1090,9 @@ pub(crate) fn register(ev: &mut Evaluator) {
         for t in l.iter() {
             let k = ev.call_function(f.clone(), t.clone(), Pos::NONE)?;
             let k = ev.expect_string(&k)?;
-            map.entry(k.s.clone()).or_default().push(t.clone());
+            map.entry(k.to_str_lossy().into_owned())
+                .or_default()
+                .push(t.clone());
         }
         Ok(Value::attrs(Attrs {
             entries: map
@@ -1228,40 +1274,37 @@ pub(crate) fn register(ev: &mut Evaluator) {
         if start < 0 {
             return err("negative start position in 'substring'");
         }
-        let b = x.as_bytes();
+        let b = &x[..];
         let st = (start as usize).min(b.len());
         let end = if len < 0 {
             b.len()
         } else {
             st.saturating_add(len as usize).min(b.len())
         };
-        Ok(Value::string_ctx(
-            String::from_utf8_lossy(&b[st..end]).into_owned(),
-            c,
-        ))
+        Ok(Value::string_ctx(&b[st..end], c))
     });
     reg(ev, "concatStringsSep", 2, |ev, a| {
-        let (sep, mut ctx) = ev.arg_str(a, 0)?;
+        let (sep, mut ctx) = ev.arg_bytes(a, 0)?;
         let l = ev.arg_list(
             a,
             1,
             "while evaluating the second argument passed to builtins.concatStringsSep",
         )?;
-        let mut out = String::new();
+        let mut out: Vec<u8> = Vec::new();
         for (i, t) in l.iter().enumerate() {
             if i > 0 {
-                out.push_str(&sep);
+                out.extend_from_slice(&sep);
             }
             let v = ev.force(t)?;
             if let Value::String(sv) = &v {
-                out.push_str(&sv.s);
+                out.extend_from_slice(&sv.s);
                 if !sv.ctx.is_empty() {
                     ctx.extend(sv.ctx.iter().cloned());
                 }
                 continue;
             }
             let (x, c) = ev.coerce_to_string(&v, false, true)?;
-            out.push_str(&x);
+            out.extend_from_slice(&x);
             ctx.extend(c);
         }
         Ok(Value::string_ctx(out, ctx))
@@ -1288,20 +1331,20 @@ pub(crate) fn register(ev: &mut Evaluator) {
             let v = ev.force(t)?;
             froms.push(ev.expect_string(&v)?.s.clone());
         }
-        let mut tos: Vec<(String, Context)> = Vec::with_capacity(to.len());
+        let mut tos: Vec<(Vec<u8>, Context)> = Vec::with_capacity(to.len());
         for t in to.iter() {
             let v = ev.force(t)?;
             let sv = ev.expect_string(&v)?;
             tos.push((sv.s.clone(), sv.ctx.clone()));
         }
-        let (x, mut ctx) = ev.arg_str(a, 2)?;
-        let b = x.as_bytes();
+        let (x, mut ctx) = ev.arg_bytes(a, 2)?;
+        let b = &x[..];
         let mut res: Vec<u8> = Vec::with_capacity(b.len());
         let mut p = 0;
         let any_empty = froms.iter().any(|f| f.is_empty());
         let mut first_bytes = [false; 256];
         for f in &froms {
-            if let Some(&c) = f.as_bytes().first() {
+            if let Some(&c) = f.first() {
                 first_bytes[c as usize] = true;
             }
         }
@@ -1319,10 +1362,10 @@ pub(crate) fn register(ev: &mut Evaluator) {
             }
             let mut found = false;
             for (i, f) in froms.iter().enumerate() {
-                if b[p..].starts_with(f.as_bytes()) {
+                if b[p..].starts_with(f) {
                     found = true;
                     let (ts, tc) = &tos[i];
-                    res.extend_from_slice(ts.as_bytes());
+                    res.extend_from_slice(ts);
                     ctx.extend(tc.iter().cloned());
                     if f.is_empty() {
                         if p < b.len() {
@@ -1342,48 +1385,57 @@ pub(crate) fn register(ev: &mut Evaluator) {
                 p += 1;
             }
         }
-        Ok(Value::string_ctx(
-            String::from_utf8_lossy(&res).into_owned(),
-            ctx,
-        ))
+        Ok(Value::string_ctx(res, ctx))
     });
     reg(ev, "match", 2, |ev, a| {
-        let (re, _) = ev.arg_str(a, 0)?;
-        let (x, _) = ev.arg_str(a, 1)?;
+        let (re, _) = ev.arg_bytes(a, 0)?;
+        let (x, _) = ev.arg_bytes(a, 1)?;
         let r = get_regex(&re)?;
         match r.captures(&x) {
             None => Ok(Value::Null),
             Some(c) => Ok(Value::list(
                 (1..c.len())
-                    .map(|i| Thunk::new(c.get(i).map(|m| s(m.as_str())).unwrap_or(Value::Null)))
+                    .map(|i| {
+                        Thunk::new(
+                            c.get(i)
+                                .map(|m| Value::string(m.as_bytes()))
+                                .unwrap_or(Value::Null),
+                        )
+                    })
                     .collect(),
             )),
         }
     });
     reg(ev, "split", 2, |ev, a| {
-        let (re, _) = ev.arg_str(a, 0)?;
-        let (x, _) = ev.arg_str(a, 1)?;
+        let (re, _) = ev.arg_bytes(a, 0)?;
+        let (x, _) = ev.arg_bytes(a, 1)?;
         let r = get_regex_unanchored(&re)?;
         let mut out = Vec::new();
         let mut last = 0;
         for c in r.captures_iter(&x) {
             let m = c.get(0).unwrap();
-            out.push(Thunk::new(s(&x[last..m.start()])));
+            out.push(Thunk::new(Value::string(&x[last..m.start()])));
             out.push(Thunk::new(Value::list(
                 (1..c.len())
-                    .map(|i| Thunk::new(c.get(i).map(|m| s(m.as_str())).unwrap_or(Value::Null)))
+                    .map(|i| {
+                        Thunk::new(
+                            c.get(i)
+                                .map(|m| Value::string(m.as_bytes()))
+                                .unwrap_or(Value::Null),
+                        )
+                    })
                     .collect(),
             )));
             last = m.end();
         }
-        out.push(Thunk::new(s(&x[last..])));
+        out.push(Thunk::new(Value::string(&x[last..])));
         Ok(Value::list(out))
     });
     reg(ev, "baseNameOf", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
         let (x, c) = ev.coerce_to_string(&v, false, false)?;
-        let t = x.strip_suffix('/').unwrap_or(&x);
-        let b = match t.rfind('/') {
+        let t = x.strip_suffix(b"/").unwrap_or(&x);
+        let b = match t.iter().rposition(|&c| c == b'/') {
             Some(i) => &t[i + 1..],
             None => t,
         };
@@ -1393,6 +1445,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let v = ev.arg(a, 0)?;
         let is_path = matches!(v, Value::Path(_));
         let (x, c) = ev.coerce_to_string(&v, false, false)?;
+        let x = bytes_to_string(x);
         let d = match x.rfind('/') {
             Some(0) => "/".to_string(),
             Some(i) => x[..i].to_string(),
@@ -1440,8 +1493,8 @@ pub(crate) fn register(ev: &mut Evaluator) {
     });
     reg(ev, "hashString", 2, |ev, a| {
         let (algo, _) = ev.arg_str(a, 0)?;
-        let (x, _) = ev.arg_str(a, 1)?;
-        Ok(s(&hex(&hash_bytes(&algo, x.as_bytes())?)))
+        let (x, _) = ev.arg_bytes(a, 1)?;
+        Ok(s(&hex(&hash_bytes(&algo, &x)?)))
     });
     reg(ev, "placeholder", 1, |ev, a| {
         let (out, _) = ev.arg_str(a, 0)?;
@@ -1453,14 +1506,14 @@ pub(crate) fn register(ev: &mut Evaluator) {
     reg(ev, "unsafeDiscardStringContext", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
         let (x, _) = ev.coerce_to_string(&v, false, false)?;
-        Ok(s(&x))
+        Ok(Value::string(x))
     });
     reg(ev, "hasContext", 1, |ev, a| {
         let (_, c) = ev.arg_str(a, 0)?;
         Ok(bool_v(!c.is_empty()))
     });
     reg(ev, "unsafeDiscardOutputDependency", 1, |ev, a| {
-        let (x, c) = ev.arg_str(a, 0)?;
+        let (x, c) = ev.arg_bytes(a, 0)?;
         let c2: Context = c
             .into_iter()
             .map(|e| e.strip_prefix('=').map(|x| x.to_string()).unwrap_or(e))
@@ -1472,7 +1525,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
         Ok(context_attrs(ev, &c))
     });
     reg(ev, "appendContext", 2, |ev, a| {
-        let (x, mut c) = ev.arg_str(a, 0)?;
+        let (x, mut c) = ev.arg_bytes(a, 0)?;
         let at = ev.arg_attrs(a, 1)?;
         for e in at.entries.iter() {
             let info = ev.force(&e.value)?;
@@ -1492,7 +1545,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
                 for o in ev.expect_list(&l)?.iter() {
                     let o = ev.force(o)?;
                     let o = ev.expect_string(&o)?;
-                    c.insert(format!("!{}!{}", o.s, e.name));
+                    c.insert(format!("!{}!{}", o.to_str_lossy(), e.name));
                 }
             }
         }
@@ -1506,10 +1559,10 @@ pub(crate) fn register(ev: &mut Evaluator) {
         Ok(Value::string_ctx(j, c))
     });
     reg(ev, "fromJSON", 1, |ev, a| {
-        let (x, _) = ev.arg_str(a, 0)?;
+        let (x, _) = ev.arg_bytes(a, 0)?;
         // Nix's parser has no nesting limit (serde_json's default is 128 levels); the
-        // evaluator runs on a large stack.
-        let mut de = serde_json::Deserializer::from_str(&x);
+        // evaluator runs on a large stack. Input that is not UTF-8 is an error, as in Nix.
+        let mut de = serde_json::Deserializer::from_slice(&x);
         de.disable_recursion_limit();
         let j = <serde_json::Value as serde::Deserialize>::deserialize(&mut de)
             .and_then(|j| de.end().map(|()| j))
@@ -1517,7 +1570,9 @@ pub(crate) fn register(ev: &mut Evaluator) {
         Ok(json_to_value(&j))
     });
     reg(ev, "fromTOML", 1, |ev, a| {
-        let (x, _) = ev.arg_str(a, 0)?;
+        let (x, _) = ev.arg_bytes(a, 0)?;
+        let x = std::str::from_utf8(&x)
+            .map_err(|e| mkerr(format!("while parsing TOML: invalid UTF-8: {e}")))?;
         let t: toml::Table = x
             .parse()
             .map_err(|e| mkerr(format!("while parsing TOML: {e}")))?;
@@ -1543,7 +1598,7 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let (logical, real) = ev.resolve_import_file(&p)?;
         let src =
             std::fs::read(&real).map_err(|e| mkerr(format!("opening file '{logical}': {e}")))?;
-        let src = String::from_utf8_lossy(&src).into_owned();
+        let src = crate::syntax::source::source_text(src);
         let dir = Path::new(&logical)
             .parent()
             .unwrap_or(Path::new("/"))
@@ -1563,10 +1618,12 @@ pub(crate) fn register(ev: &mut Evaluator) {
         let (p, c) = ev.arg_path(&v)?;
         let real = check_exists(ev, &p)?;
         let data = std::fs::read(real).map_err(|e| mkerr(format!("opening file '{p}': {e}")))?;
-        Ok(Value::string_ctx(
-            String::from_utf8_lossy(&data).into_owned(),
-            c,
-        ))
+        if data.contains(&0) {
+            return err(format!(
+                "the contents of the file '{p}' cannot be represented as a Nix string"
+            ));
+        }
+        Ok(Value::string_ctx(data, c))
     });
     reg(ev, "pathExists", 1, |ev, a| {
         let v = ev.arg(a, 0)?;
@@ -1575,7 +1632,10 @@ pub(crate) fn register(ev: &mut Evaluator) {
         // a trailing slash requires a directory
         let (orig, is_path) = match &v {
             Value::Path(_) => (p.clone(), true),
-            _ => (ev.coerce_to_string(&v, false, false)?.0, false),
+            _ => (
+                bytes_to_string(ev.coerce_to_string(&v, false, false)?.0),
+                false,
+            ),
         };
         if !is_path && (orig.ends_with('/') || orig.ends_with("/.")) {
             return Ok(bool_v(real.is_dir()));

@@ -145,7 +145,7 @@ pub fn run_eval_with(argv: Vec<String>, setup: fn(&mut Evaluator, &EvalArgs)) ->
             Ok(out) => {
                 use std::io::Write;
                 let mut so = std::io::stdout().lock();
-                let _ = so.write_all(out.as_bytes());
+                let _ = so.write_all(&out);
                 let _ = so.flush();
                 0
             }
@@ -163,7 +163,8 @@ pub fn run_eval(argv: Vec<String>) -> i32 {
 }
 
 /// Evaluate what the arguments ask for and render the output text.
-pub fn eval_and_print(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<String> {
+/// The output is bytes: Nix strings need not be UTF-8, and are printed as they are.
+pub fn eval_and_print(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<Vec<u8>> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let mut roots = Vec::new();
     if let Some(e) = &a.expr {
@@ -173,10 +174,11 @@ pub fn eval_and_print(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<String>
     } else {
         for f in &a.files {
             if f == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                let mut s = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut s)
                     .map_err(|e| super::mkerr(e.to_string()))?;
-                roots.push(ev.eval_expr(&s, &cwd)?);
+                let s = crate::syntax::source::source_text(s);
+                roots.push(ev.eval_source_text(&s, &cwd)?);
             } else if f.starts_with('<') && f.ends_with('>') {
                 roots.push(ev.eval_expr(f, &cwd)?);
             } else {
@@ -185,7 +187,7 @@ pub fn eval_and_print(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<String>
         }
     }
     let args = auto_args(ev, a)?;
-    let mut out = String::new();
+    let mut out: Vec<u8> = Vec::new();
     let paths = if a.attr_paths.is_empty() {
         vec![String::new()]
     } else {
@@ -205,16 +207,16 @@ pub fn eval_and_print(ev: &mut Evaluator, a: &EvalArgs) -> super::Result<String>
                 if a.strict {
                     ev.force_deep(&v)?;
                 }
-                out.push_str(&super::print::to_xml(ev, &v, !a.no_location)?.0);
+                out.extend_from_slice(&super::print::to_xml(ev, &v, !a.no_location)?.0);
             } else if a.json {
                 if a.strict {
                     ev.force_deep(&v)?;
                 }
                 // nix-instantiate 2.8 prints JSON without a trailing newline
-                out.push_str(&super::print::to_json(ev, &v, true)?.0);
+                out.extend_from_slice(&super::print::to_json(ev, &v, true)?.0);
             } else {
-                out.push_str(&ev.print_value(&v, a.strict)?);
-                out.push('\n');
+                out.extend_from_slice(&super::print::print_nix(ev, &v, a.strict)?);
+                out.push(b'\n');
             }
         }
     }

@@ -11,8 +11,9 @@ use super::error::{ErrorKind, EvalError};
 use super::ir::{
     AttrKey, AttrsDef, BinOp, DynAttr, Expr, ExprRef, Formal, LambdaDef, Param, StaticAttr,
 };
-use super::value::{Pos, Value};
+use super::value::{cut_at_nul, Pos, Value};
 use super::{canon_path, BaseEnv, Evaluator, Result};
+use crate::syntax::source;
 
 enum Scope {
     Names(HashMap<Rc<str>, u32>),
@@ -407,23 +408,35 @@ impl<'a> Lowerer<'a> {
                         }
                     }
                 }
-                let mut lowered = Vec::new();
-                let mut all_lit = true;
-                let mut lit = String::new();
-                for p in &parts {
-                    match p {
-                        ast::Part::Literal(x) => lit.push_str(x),
-                        ast::Part::Interpolation(_) => all_lit = false,
+                if !s.is_indented() {
+                    // one lexer token (one C string in Nix) between interpolations
+                    let mut merged: Vec<ast::Part> = Vec::with_capacity(parts.len());
+                    for p in parts {
+                        match (merged.last_mut(), p) {
+                            (Some(ast::Part::Literal(a)), ast::Part::Literal(b)) => a.push_str(&b),
+                            (_, p) => merged.push(p),
+                        }
                     }
+                    parts = merged;
                 }
+                // a literal's value: its source bytes, cut at a NUL as Nix's C strings are
+                let lit_bytes = |x: &str| cut_at_nul(source::decode_literal(x));
+                let mut lowered = Vec::new();
+                let all_lit = parts.iter().all(|p| matches!(p, ast::Part::Literal(_)));
                 if all_lit {
+                    let mut lit = Vec::new();
+                    for p in &parts {
+                        if let ast::Part::Literal(x) = p {
+                            lit.extend_from_slice(&lit_bytes(x));
+                        }
+                    }
                     Expr::Lit(Value::string(lit))
                 } else {
                     for p in parts {
                         match p {
                             ast::Part::Literal(x) => {
                                 if !x.is_empty() {
-                                    lowered.push(Rc::new(Expr::Lit(Value::string(x))))
+                                    lowered.push(Rc::new(Expr::Lit(Value::string(lit_bytes(&x)))))
                                 }
                             }
                             ast::Part::Interpolation(i) => {
@@ -521,7 +534,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn attr_key(&mut self, a: &ast::Attr) -> Result<AttrKey> {
-        if let Some(n) = a.static_name() {
+        if let Some(n) = static_attr_name(&a) {
             return Ok(AttrKey::Static(n.into()));
         }
         match a {
@@ -680,7 +693,7 @@ impl<'a> Lowerer<'a> {
                             },
                             None => self.pos(a.syntax()),
                         };
-                        let name: Rc<str> = match a.static_name() {
+                        let name: Rc<str> = match static_attr_name(&a) {
                             Some(n) => n.into(),
                             None => {
                                 return Err(self.err_node(
@@ -726,7 +739,7 @@ impl<'a> Lowerer<'a> {
     ) -> Result<()> {
         let first = &path[0];
         let pos = self.pos(first.syntax());
-        match first.static_name() {
+        match static_attr_name(&first) {
             Some(n) => {
                 let name: Rc<str> = n.into();
                 if let Some(idx) = b.statics.iter().position(|x| x.name == name) {
@@ -946,7 +959,7 @@ impl<'a> Lowerer<'a> {
 
 fn full_name(path: &[ast::Attr]) -> String {
     path.iter()
-        .map(|a| a.static_name().unwrap_or_else(|| "\"${...}\"".into()))
+        .map(|a| static_attr_name(&a).unwrap_or_else(|| "\"${...}\"".into()))
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -969,4 +982,16 @@ fn ind_string_keeps_first_line(s: &ast::Str) -> bool {
         }
         _ => false,
     }
+}
+
+/// A static attribute name: the literal's bytes cut at a NUL (as Nix's symbols are made
+/// from C strings); names are text, so bytes that are not UTF-8 are replaced.
+fn static_attr_name(a: &ast::Attr) -> Option<String> {
+    let n = a.static_name()?;
+    if !n.as_bytes().iter().any(|&b| b == 0 || b == 0xF4) {
+        return Some(n);
+    }
+    Some(super::value::bytes_to_string(cut_at_nul(
+        source::decode_literal(&n),
+    )))
 }

@@ -50,7 +50,10 @@ use std::rc::Rc;
 pub use error::{err, mkerr, Error, ErrorKind, EvalError, Result, TraceFrame};
 use ir::{AttrKey, AttrsDef, BinOp, Expr, ExprRef, Param};
 use value::ThunkState;
-pub use value::{Attr, Attrs, Closure, Context, Env, NixString, Pos, PrimOp, Thunk, Value};
+pub use value::{
+    bytes_to_string, cut_at_nul, Attr, Attrs, Closure, Context, Env, NixString, Pos, PrimOp, Thunk,
+    Value,
+};
 
 /// Hooks the store-aware glue layer provides. All methods have defaults that work without a
 /// store (identity path mapping, copying fails with a clear error).
@@ -482,6 +485,7 @@ impl Evaluator {
     // ------------------------------------------------------------------ parsing
 
     /// Parse and lower `src` (named `name`, relative paths resolved against `base_dir`).
+    /// `src` is source text as [`crate::syntax::source::source_text`] makes it.
     pub fn parse(&mut self, src: &str, name: &str, base_dir: &Path) -> Result<ExprRef> {
         let file = self.add_file(name, src.into());
         let base = self.base();
@@ -490,6 +494,19 @@ impl Evaluator {
 
     /// Evaluate an expression given as text (`-E`).
     pub fn eval_expr(&mut self, src: &str, base_dir: &Path) -> Result<Value> {
+        let text;
+        let src = if src.as_bytes().contains(&0xF4) {
+            // characters of the range that carries raw bytes must be carried themselves
+            text = crate::syntax::source::source_text(src.as_bytes().to_vec());
+            &text
+        } else {
+            src
+        };
+        self.eval_source_text(src, base_dir)
+    }
+
+    /// Evaluate source text made by [`crate::syntax::source::source_text`] (source bytes).
+    pub fn eval_source_text(&mut self, src: &str, base_dir: &Path) -> Result<Value> {
         let e = self.parse(src, "«string»", base_dir)?;
         let base = self.base();
         self.eval(&base.env.clone(), &e)
@@ -546,7 +563,7 @@ impl Evaluator {
             None => {
                 let src = std::fs::read(&real)
                     .map_err(|e| mkerr(format!("opening file '{logical}': {e}")).at(pos))?;
-                String::from_utf8_lossy(&src).into_owned()
+                crate::syntax::source::source_text(src)
             }
         };
         let dir = Path::new(&logical)
@@ -935,7 +952,7 @@ impl Evaluator {
             AttrKey::Dynamic(e) => {
                 let v = self.eval(env, e)?;
                 match &v {
-                    Value::String(s) => Ok(s.s.as_str().into()),
+                    Value::String(s) => Ok(s.to_str_lossy().into()),
                     _ => Err(self.type_error("a string", &v)),
                 }
             }
@@ -1029,7 +1046,7 @@ impl Evaluator {
             let n = self.eval(&scope, &d.name)?;
             let name = match &n {
                 Value::Null => continue,
-                Value::String(s) => s.s.clone(),
+                Value::String(s) => s.to_str_lossy().into_owned(),
                 _ => return Err(self.type_error("a string", &n).at(d.pos)),
             };
             if let Some(prev) = attrs.get_attr(&name) {
@@ -1304,6 +1321,7 @@ impl Evaluator {
                         ))
                         .at(pos));
                     }
+                    let s = String::from_utf8_lossy(&s);
                     Ok(Value::Path(canon_path(&format!("{p}{s}")).into()))
                 }
                 // A string, or anything that coerces to one (a set with `outPath` or
@@ -1318,7 +1336,9 @@ impl Evaluator {
                         .coerce_to_string(&b, false, copy)
                         .map_err(|e| e.at(pos))?;
                     c1.extend(c2);
-                    Ok(Value::string_ctx(s1 + &s2, c1))
+                    let mut s1 = s1;
+                    s1.extend_from_slice(&s2);
+                    Ok(Value::string_ctx(s1, c1))
                 }
                 (Value::Int(_) | Value::Float(_), _) => {
                     if matches!(b, Value::String(_) | Value::Path(_)) {
@@ -1396,7 +1416,7 @@ impl Evaluator {
         path: bool,
         pos: Pos,
     ) -> Result<Value> {
-        let mut s = String::new();
+        let mut s: Vec<u8> = Vec::new();
         let mut ctx = Context::new();
         let mut first = true;
         let mut is_path = false;
@@ -1405,7 +1425,7 @@ impl Evaluator {
             if first && path {
                 if let Value::Path(pp) = &v {
                     is_path = true;
-                    s.push_str(pp);
+                    s.extend_from_slice(pp.as_bytes());
                     first = false;
                     continue;
                 }
@@ -1421,9 +1441,9 @@ impl Evaluator {
                     )
                     .at(pos));
                 }
-                s.push_str(&x);
+                s.extend_from_slice(&x);
             } else if let Value::String(sv) = &v {
-                s.push_str(&sv.s);
+                s.extend_from_slice(&sv.s);
                 if !sv.ctx.is_empty() {
                     ctx.extend(sv.ctx.iter().cloned());
                 }
@@ -1431,16 +1451,16 @@ impl Evaluator {
                 let (x, c) = self
                     .coerce_to_string(&v, false, true)
                     .map_err(|e| e.at(pos))?;
-                s.push_str(&x);
+                s.extend_from_slice(&x);
                 ctx.extend(c);
             }
         }
         if path {
             if !is_path {
                 // path interpolation starting with a string: relative paths are resolved
-                return Ok(Value::Path(canon_path(&s).into()));
+                return Ok(Value::Path(canon_path(&String::from_utf8_lossy(&s)).into()));
             }
-            return Ok(Value::Path(canon_path(&s).into()));
+            return Ok(Value::Path(canon_path(&String::from_utf8_lossy(&s)).into()));
         }
         Ok(Value::string_ctx(s, ctx))
     }
@@ -1507,7 +1527,7 @@ impl Evaluator {
         v: &Value,
         coerce_more: bool,
         copy_to_store: bool,
-    ) -> Result<(String, Context)> {
+    ) -> Result<(Vec<u8>, Context)> {
         self.enter()?;
         let r = self.coerce_to_string_unguarded(v, coerce_more, copy_to_store);
         self.depth -= 1;
@@ -1519,7 +1539,7 @@ impl Evaluator {
         v: &Value,
         coerce_more: bool,
         copy_to_store: bool,
-    ) -> Result<(String, Context)> {
+    ) -> Result<(Vec<u8>, Context)> {
         match v {
             Value::String(s) => Ok((s.s.clone(), s.ctx.clone())),
             Value::Path(p) => {
@@ -1534,9 +1554,9 @@ impl Evaluator {
                         .map_err(mkerr)?;
                     let mut c = Context::new();
                     c.insert(sp.clone());
-                    Ok((sp, c))
+                    Ok((sp.into_bytes(), c))
                 } else {
-                    Ok((p.to_string(), Context::new()))
+                    Ok((p.as_bytes().to_vec(), Context::new()))
                 }
             }
             Value::Attrs(a) => {
@@ -1556,22 +1576,22 @@ impl Evaluator {
                 }
             }
             _ if coerce_more => match v {
-                Value::Null => Ok((String::new(), Context::new())),
-                Value::Bool(b) => Ok((if *b { "1".into() } else { String::new() }, Context::new())),
-                Value::Int(i) => Ok((i.to_string(), Context::new())),
-                Value::Float(f) => Ok((format!("{:.6}", f), Context::new())),
+                Value::Null => Ok((Vec::new(), Context::new())),
+                Value::Bool(b) => Ok((if *b { b"1".to_vec() } else { Vec::new() }, Context::new())),
+                Value::Int(i) => Ok((i.to_string().into_bytes(), Context::new())),
+                Value::Float(f) => Ok((format!("{:.6}", f).into_bytes(), Context::new())),
                 Value::List(l) => {
-                    let mut s = String::new();
+                    let mut s = Vec::new();
                     let mut ctx = Context::new();
                     let n = l.len();
                     for (i, t) in l.iter().enumerate() {
                         let x = self.force(t)?;
                         let (ss, cc) = self.coerce_to_string(&x, coerce_more, copy_to_store)?;
-                        s.push_str(&ss);
+                        s.extend_from_slice(&ss);
                         ctx.extend(cc);
                         let empty_list = matches!(&x, Value::List(l2) if l2.is_empty());
                         if i + 1 < n && !empty_list {
-                            s.push(' ');
+                            s.push(b' ');
                         }
                     }
                     Ok((s, ctx))
@@ -1593,6 +1613,7 @@ impl Evaluator {
     /// Coerce to an absolute path string (as `coerceToPath`).
     pub fn coerce_to_path(&mut self, v: &Value) -> Result<(String, Context)> {
         let (s, c) = self.coerce_to_string(v, false, false)?;
+        let s = bytes_to_string(s);
         if !s.starts_with('/') {
             return err(format!("string '{s}' doesn't represent an absolute path"));
         }
@@ -1786,7 +1807,7 @@ impl Evaluator {
         if let Some(t) = a.get("type").cloned() {
             let v = self.force(&t)?;
             if let Value::String(s) = v {
-                return Ok(s.s == "derivation");
+                return Ok(s.s == b"derivation");
             }
         }
         Ok(false)
@@ -1811,7 +1832,7 @@ impl Evaluator {
                 x.partial_cmp(&(*y as f64)).unwrap_or(Ordering::Equal)
             }
             (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
-            (Value::String(x), Value::String(y)) => x.s.as_bytes().cmp(y.s.as_bytes()),
+            (Value::String(x), Value::String(y)) => x.s.cmp(&y.s),
             (Value::Path(x), Value::Path(y)) => x.as_bytes().cmp(y.as_bytes()),
             (Value::List(x), Value::List(y)) => {
                 for (p, q) in x.iter().zip(y.iter()) {
@@ -1935,7 +1956,7 @@ impl Evaluator {
             match a.get(n).cloned() {
                 Some(t) => {
                     let v = ev.force(&t)?;
-                    Ok(ev.coerce_to_string(&v, false, false)?.0)
+                    Ok(bytes_to_string(ev.coerce_to_string(&v, false, false)?.0))
                 }
                 None => Ok(String::new()),
             }
@@ -2011,8 +2032,14 @@ impl Evaluator {
         Ok(())
     }
 
-    /// Print a value as `nix-instantiate --eval` does (`strict` forces it deeply first).
+    /// Print a value as `nix-instantiate --eval` does (`strict` forces it deeply first),
+    /// as text (bytes of strings that are not UTF-8 replaced; see [`Self::print_value_bytes`]).
     pub fn print_value(&mut self, v: &Value, strict: bool) -> Result<String> {
+        print::print_nix(self, v, strict).map(bytes_to_string)
+    }
+
+    /// Print a value as `nix-instantiate --eval` does, bytes of strings as they are.
+    pub fn print_value_bytes(&mut self, v: &Value, strict: bool) -> Result<Vec<u8>> {
         print::print_nix(self, v, strict)
     }
 }

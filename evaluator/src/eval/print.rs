@@ -1,7 +1,8 @@
 //! Value printing: `nix-instantiate --eval` output, error-message rendering, JSON and XML.
 
 use std::collections::HashSet;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::rc::Rc;
 
 use super::ir::Param;
@@ -72,6 +73,35 @@ pub fn quote_string(s: &str) -> String {
     o
 }
 
+/// Quote string bytes as Nix prints them (bytes that are not escaped are copied as they are).
+pub fn quote_bytes(s: &[u8], o: &mut Vec<u8>) {
+    o.reserve(s.len() + 2);
+    o.push(b'"');
+    for (i, &c) in s.iter().enumerate() {
+        match c {
+            b'"' => o.extend_from_slice(b"\\\""),
+            b'\\' => o.extend_from_slice(b"\\\\"),
+            b'\n' => o.extend_from_slice(b"\\n"),
+            b'\r' => o.extend_from_slice(b"\\r"),
+            b'\t' => o.extend_from_slice(b"\\t"),
+            b'$' if s.get(i + 1) == Some(&b'{') => o.extend_from_slice(b"\\$"),
+            c => o.push(c),
+        }
+    }
+    o.push(b'"');
+}
+
+/// `push_str` for byte output buffers.
+pub trait PushStr {
+    fn push_str(&mut self, s: &str);
+}
+
+impl PushStr for Vec<u8> {
+    fn push_str(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+}
+
 /// Is `s` printable as a bare attribute name?
 pub fn is_ident(s: &str) -> bool {
     let mut cs = s.chars();
@@ -97,8 +127,8 @@ pub fn attr_name(s: &str) -> String {
 }
 
 /// `nix-instantiate --eval [--strict]` output.
-pub fn print_nix(ev: &mut Evaluator, v: &Value, strict: bool) -> Result<String> {
-    let mut out = String::new();
+pub fn print_nix(ev: &mut Evaluator, v: &Value, strict: bool) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
     let mut seen = HashSet::new();
     if strict {
         ev.force_deep(v)?;
@@ -112,7 +142,7 @@ fn print_thunk(
     t: &Thunk,
     strict: bool,
     seen: &mut HashSet<usize>,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<()> {
     let v = if strict {
         Some(ev.force(t)?)
@@ -142,14 +172,14 @@ fn print_list(
     l: &[Thunk],
     strict: bool,
     seen: &mut HashSet<usize>,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<()> {
     out.push_str("[ ");
     for t in l.iter() {
         print_thunk(ev, t, strict, seen, out)?;
-        out.push(' ');
+        out.push(b' ');
     }
-    out.push(']');
+    out.push(b']');
     Ok(())
 }
 
@@ -158,14 +188,14 @@ fn print_rec(
     v: &Value,
     strict: bool,
     seen: &mut HashSet<usize>,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<()> {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => write!(out, "{i}").unwrap(),
         Value::Float(f) => out.push_str(&fmt_float(*f)),
-        Value::String(s) => out.push_str(&quote_string(&s.s)),
+        Value::String(s) => quote_bytes(&s.s, out),
         Value::Path(p) => out.push_str(p),
         Value::List(l) => {
             if l.len() > 2 && !seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
@@ -186,7 +216,7 @@ fn print_rec(
                 print_thunk(ev, &at.value, strict, seen, out)?;
                 out.push_str("; ");
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Lambda(_) => out.push_str("<LAMBDA>"),
         Value::PrimOp(_) => out.push_str("<PRIMOP>"),
@@ -314,7 +344,7 @@ impl<'a> ErrPrinter<'a> {
             Value::PrimOp(p) => write!(out, "«primop {}»", p.name).unwrap(),
             Value::PrimOpApp(p, _) => write!(out, "«partially applied primop {}»", p.name).unwrap(),
             Value::Path(p) => out.push_str(p),
-            Value::String(s) => out.push_str(&quote_string(&s.s)),
+            Value::String(s) => out.push_str(&quote_string(&s.to_str_lossy())),
             Value::Float(f) => out.push_str(&fmt_float(*f)),
             Value::Int(i) => write!(out, "{i}").unwrap(),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -324,11 +354,11 @@ impl<'a> ErrPrinter<'a> {
     fn derivation_path(&self, a: &Attrs) -> Option<String> {
         let t = a.get("type")?.value()?;
         match t {
-            Value::String(s) if s.s == "derivation" => {}
+            Value::String(s) if s.s == b"derivation" => {}
             _ => return None,
         }
         match a.get("drvPath").and_then(|t| t.value()) {
-            Some(Value::String(s)) => Some(s.s.clone()),
+            Some(Value::String(s)) => Some(s.to_str_lossy().into_owned()),
             _ => Some("???".into()),
         }
     }
@@ -346,36 +376,38 @@ impl Evaluator {
 // ---------------------------------------------------------------------- JSON
 
 /// `builtins.toJSON`: returns the JSON text and the collected string context.
-pub fn to_json(ev: &mut Evaluator, v: &Value, copy_to_store: bool) -> Result<(String, Context)> {
-    let mut out = String::new();
+pub fn to_json(ev: &mut Evaluator, v: &Value, copy_to_store: bool) -> Result<(Vec<u8>, Context)> {
+    let mut out = Vec::new();
     let mut ctx = Context::new();
     json_rec(ev, v, copy_to_store, &mut out, &mut ctx)?;
     Ok((out, ctx))
 }
 
-fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
+/// A JSON string as Nix 2.8 writes it: escapes for `"`, `\\` and control characters, every
+/// other byte (also invalid UTF-8) copied as it is.
+fn json_str(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &c in s {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).unwrap(),
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            8 => out.push_str("\\b"),
+            12 => out.push_str("\\f"),
+            c if c < 0x20 => write!(out, "\\u{:04x}", c).unwrap(),
             c => out.push(c),
         }
     }
-    out.push('"');
+    out.push(b'"');
 }
 
 fn json_rec(
     ev: &mut Evaluator,
     v: &Value,
     copy: bool,
-    out: &mut String,
+    out: &mut Vec<u8>,
     ctx: &mut Context,
 ) -> Result<()> {
     if out.len() > 0 && JSON_DEPTH.with(|d| d.get()) > 10000 {
@@ -395,7 +427,7 @@ fn json_rec_inner(
     ev: &mut Evaluator,
     v: &Value,
     copy: bool,
-    out: &mut String,
+    out: &mut Vec<u8>,
     ctx: &mut Context,
 ) -> Result<()> {
     match v {
@@ -414,15 +446,15 @@ fn json_rec_inner(
             ctx.extend(c);
         }
         Value::List(l) => {
-            out.push('[');
+            out.push(b'[');
             for (i, t) in l.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 let x = ev.force(t)?;
                 json_rec(ev, &x, copy, out, ctx)?;
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Attrs(a) => {
             if let Some(f) = a.get("__toString").cloned() {
@@ -454,13 +486,13 @@ fn json_rec_inner(
                 let o = ev.force(&o)?;
                 return json_rec(ev, &o, copy, out, ctx);
             }
-            out.push('{');
+            out.push(b'{');
             for (i, at) in a.entries.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                json_str(&at.name, out);
-                out.push(':');
+                json_str(at.name.as_bytes(), out);
+                out.push(b':');
                 let x = ev.force(&at.value).map_err(|e| {
                     ev.add_frame(
                         e,
@@ -470,7 +502,7 @@ fn json_rec_inner(
                 })?;
                 json_rec(ev, &x, copy, out, ctx)?;
             }
-            out.push('}');
+            out.push(b'}');
         }
         _ => return Err(mkerr(format!("cannot convert {} to JSON", v.show_type()))),
     }
@@ -478,6 +510,22 @@ fn json_rec_inner(
 }
 
 // ---------------------------------------------------------------------- XML
+
+/// XML-escape string bytes (other bytes copied as they are, as Nix 2.8 does).
+fn xml_escape_bytes(s: &[u8], o: &mut Vec<u8>) {
+    for &c in s {
+        match c {
+            b'"' => o.push_str("&quot;"),
+            b'<' => o.push_str("&lt;"),
+            b'>' => o.push_str("&gt;"),
+            b'&' => o.push_str("&amp;"),
+            b'\n' => o.push_str("&#xA;"),
+            b'\r' => o.push_str("&#xD;"),
+            b'\t' => o.push_str("&#x9;"),
+            c => o.push(c),
+        }
+    }
+}
 
 fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -497,8 +545,8 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// `builtins.toXML` / `--xml` output (strict).
-pub fn to_xml(ev: &mut Evaluator, v: &Value, location: bool) -> Result<(String, Context)> {
-    let mut out = String::from("<?xml version='1.0' encoding='utf-8'?>\n<expr>\n");
+pub fn to_xml(ev: &mut Evaluator, v: &Value, location: bool) -> Result<(Vec<u8>, Context)> {
+    let mut out = b"<?xml version='1.0' encoding='utf-8'?>\n<expr>\n".to_vec();
     let mut ctx = Context::new();
     let mut drvs = HashSet::new();
     xml_rec(ev, v, 1, &mut out, &mut ctx, &mut drvs, location)?;
@@ -524,7 +572,7 @@ fn xml_rec(
     ev: &mut Evaluator,
     v: &Value,
     d: usize,
-    out: &mut String,
+    out: &mut Vec<u8>,
     ctx: &mut Context,
     drvs: &mut HashSet<String>,
     location: bool,
@@ -543,7 +591,7 @@ fn xml_rec_unguarded(
     ev: &mut Evaluator,
     v: &Value,
     d: usize,
-    out: &mut String,
+    out: &mut Vec<u8>,
     ctx: &mut Context,
     drvs: &mut HashSet<String>,
     location: bool,
@@ -556,7 +604,9 @@ fn xml_rec_unguarded(
         Value::Float(f) => writeln!(out, "{i}<float value=\"{}\" />", fmt_float(*f)).unwrap(),
         Value::String(s) => {
             ctx.extend(s.ctx.iter().cloned());
-            writeln!(out, "{i}<string value=\"{}\" />", xml_escape(&s.s)).unwrap()
+            write!(out, "{i}<string value=\"").unwrap();
+            xml_escape_bytes(&s.s, out);
+            out.push_str("\" />\n");
         }
         Value::Path(p) => writeln!(out, "{i}<path value=\"{}\" />", xml_escape(p)).unwrap(),
         Value::List(l) => {
@@ -573,14 +623,14 @@ fn xml_rec_unguarded(
                 let mut drv_path = None;
                 if let Some(t) = a.get("drvPath").cloned() {
                     if let Value::String(s) = ev.force(&t)? {
-                        attrs.push_str(&format!(" drvPath=\"{}\"", xml_escape(&s.s)));
+                        attrs.push_str(&format!(" drvPath=\"{}\"", xml_escape(&s.to_str_lossy())));
                         ctx.extend(s.ctx.iter().cloned());
-                        drv_path = Some(s.s.clone());
+                        drv_path = Some(s.to_str_lossy().into_owned());
                     }
                 }
                 if let Some(t) = a.get("outPath").cloned() {
                     if let Value::String(s) = ev.force(&t)? {
-                        attrs.push_str(&format!(" outPath=\"{}\"", xml_escape(&s.s)));
+                        attrs.push_str(&format!(" outPath=\"{}\"", xml_escape(&s.to_str_lossy())));
                         ctx.extend(s.ctx.iter().cloned());
                     }
                 }
@@ -647,7 +697,7 @@ fn xml_attrs(
     ev: &mut Evaluator,
     a: &Attrs,
     d: usize,
-    out: &mut String,
+    out: &mut Vec<u8>,
     ctx: &mut Context,
     drvs: &mut HashSet<String>,
     location: bool,

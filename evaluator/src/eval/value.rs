@@ -31,11 +31,32 @@ impl Pos {
     }
 }
 
-/// A string with its context.
+/// A string with its context. Nix strings are bytes (not necessarily UTF-8); they never
+/// hold a NUL byte (Nix 2.8 keeps them as C strings: sources cut them at the first NUL,
+/// see [`cut_at_nul`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NixString {
-    pub s: String,
+    pub s: Vec<u8>,
     pub ctx: Context,
+}
+
+impl NixString {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.s
+    }
+    /// The text, with invalid UTF-8 replaced by U+FFFD (for messages and names only).
+    pub fn to_str_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.s)
+    }
+}
+
+/// Nix 2.8 keeps string values as C strings: bytes after a NUL are lost wherever a string
+/// is made from raw data (string literals, `fromJSON`, `fromTOML`).
+pub fn cut_at_nul(mut b: Vec<u8>) -> Vec<u8> {
+    if let Some(i) = b.iter().position(|&c| c == 0) {
+        b.truncate(i);
+    }
+    b
 }
 
 /// One attribute of a set.
@@ -163,13 +184,13 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn string(s: impl Into<String>) -> Value {
+    pub fn string(s: impl Into<Vec<u8>>) -> Value {
         Value::String(Rc::new(NixString {
             s: s.into(),
             ctx: Context::new(),
         }))
     }
-    pub fn string_ctx(s: impl Into<String>, ctx: Context) -> Value {
+    pub fn string_ctx(s: impl Into<Vec<u8>>, ctx: Context) -> Value {
         Value::String(Rc::new(NixString { s: s.into(), ctx }))
     }
     pub fn list(v: Vec<Thunk>) -> Value {
@@ -235,7 +256,7 @@ impl fmt::Debug for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
-            Value::String(s) => write!(f, "{:?}", s.s),
+            Value::String(s) => write!(f, "{:?}", s.to_str_lossy()),
             Value::Path(p) => write!(f, "{p}"),
             Value::List(l) => write!(f, "[list of {}]", l.len()),
             Value::Attrs(a) => write!(f, "{{set of {}}}", a.len()),
@@ -324,5 +345,14 @@ impl Env {
             parent,
             with: None,
         })
+    }
+}
+
+/// Text of string bytes for the places that need text (paths, names, messages): the
+/// bytes themselves when they are UTF-8, else with invalid sequences replaced by U+FFFD.
+pub fn bytes_to_string(b: Vec<u8>) -> String {
+    match String::from_utf8(b) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }

@@ -8,4 +8,5 @@ pub use parser::{parse, Parse, ParseError, MAX_DEPTH};
 pub mod lower;
 pub use lower::{print_parse, SourceContext, GLOBAL_NAMES};
 pub mod diagnostics;
+pub mod source;
 pub use diagnostics::{render_codespan, render_nix_style};

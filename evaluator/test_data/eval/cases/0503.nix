@@ -1,0 +1,1 @@
+builtins.stringLength (builtins.readFile ../files/latin1.txt)

@@ -1,0 +1,1 @@
+builtins.stringLength (builtins.substring 3 1 (builtins.readFile ../files/latin1.txt))

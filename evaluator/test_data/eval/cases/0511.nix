@@ -1,0 +1,1 @@
+builtins.toJSON (builtins.readFile ../files/latin1.txt)

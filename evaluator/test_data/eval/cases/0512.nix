@@ -1,0 +1,1 @@
+builtins.toXML (builtins.readFile ../files/latin1.txt)

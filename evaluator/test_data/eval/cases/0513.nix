@@ -1,0 +1,1 @@
+builtins.match "caf(.) (.*)" (builtins.readFile ../files/latin1.txt)

@@ -1,0 +1,1 @@
+builtins.match "caf[^ ]+ (cr.me)\n" (builtins.readFile ../files/latin1.txt)

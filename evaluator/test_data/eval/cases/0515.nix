@@ -1,0 +1,1 @@
+builtins.split "(.)m" (builtins.readFile ../files/latin1.txt)

@@ -1,0 +1,1 @@
+import ../files/latin1-literal.nix

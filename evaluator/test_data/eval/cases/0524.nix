@@ -1,0 +1,1 @@
+builtins.stringLength (import ../files/latin1-literal.nix).s

@@ -1,0 +1,1 @@
+builtins.stringLength (builtins.fromJSON "\"a\\u0000b\"")

@@ -1,0 +1,1 @@
+"x${builtins.fromJSON "\"a\\u0000b\""}y"

@@ -1,0 +1,1 @@
+builtins.attrNames (builtins.fromJSON "{\"a\\u0000b\": 1, \"c\": 2}")

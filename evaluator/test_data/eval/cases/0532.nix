@@ -1,0 +1,1 @@
+builtins.fromTOML "x = \"a\\u0000b\""
