@@ -177,7 +177,7 @@ fn derivation_is_built_on_derivation_strict() {
                 let a = ev.expect_attrs(&args[0])?;
                 let name = a.get("name").cloned().ok_or_else(|| mkerr("no name"))?;
                 let name = ev.force(&name)?;
-                let name = ev.expect_string(&name)?.s.clone();
+                let name = ev.expect_string(&name)?.to_str_lossy().into_owned();
                 Ok(Value::attrs_from([
                     ("drvPath", Value::string(format!("/nix/store/d-{name}.drv"))),
                     ("out", Value::string(format!("/nix/store/o-{name}"))),
