@@ -156,7 +156,7 @@ fn live_derivations_match_nix_instantiate() {
         let drv_path = String::from_utf8(out).unwrap().trim().to_string();
         let read = |p: &str| -> anyhow::Result<Derivation> {
             let phys = format!("{}{}", root.display(), p);
-            Ok(Derivation::from_aterm(&fs::read_to_string(phys)?)?)
+            Ok(Derivation::from_aterm_bytes(&fs::read(phys)?)?)
         };
         let parsed = read(&drv_path).unwrap();
         let mut dd = parsed.clone();
