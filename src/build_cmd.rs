@@ -343,9 +343,9 @@ fn needs_bin_sh(store: &LocalStore, drvs: &[StorePath]) -> Result<bool> {
         if !seen.insert(d.clone()) {
             continue;
         }
-        let text = std::fs::read_to_string(store.real_path(&d))
+        let text = std::fs::read(store.real_path(&d))
             .with_context(|| format!("reading derivation '{}'", d.to_absolute()))?;
-        let drv = store::Derivation::from_aterm(&text).map_err(|e| anyhow!("{e}"))?;
+        let drv = store::Derivation::from_aterm_bytes(&text).map_err(|e| anyhow!("{e}"))?;
         let mut all_valid = true;
         for o in drv.outputs.values() {
             if !store.is_valid(&StorePath::from_absolute(&o.path).map_err(|e| anyhow!("{e}"))?)? {

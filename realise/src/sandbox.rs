@@ -262,7 +262,11 @@ fn prepare(cfg: &NsConfig) -> Result<Prepared> {
     let egid = nix::unistd::getegid().as_raw();
     let mut env = Vec::new();
     for (k, v) in &cfg.env {
-        env.push(CString::new(format!("{k}={v}")).map_err(|_| anyhow!("NUL in environment"))?);
+        // derivation strings carry non-UTF-8 bytes as reserved characters: pass the bytes
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(&store::derivation::field_bytes(v));
+        env.push(CString::new(kv).map_err(|_| anyhow!("NUL in environment"))?);
     }
     Ok(Prepared {
         root: cstr(&cfg.root)?,
@@ -281,7 +285,10 @@ fn prepare(cfg: &NsConfig) -> Result<Prepared> {
         argv: cfg
             .argv
             .iter()
-            .map(|a| CString::new(a.as_bytes()).map_err(|_| anyhow!("NUL in argument")))
+            .map(|a| {
+                CString::new(store::derivation::field_bytes(a).into_owned())
+                    .map_err(|_| anyhow!("NUL in argument"))
+            })
             .collect::<Result<_>>()?,
         env,
         cwd: cstr(&cfg.cwd)?,

@@ -186,9 +186,9 @@ impl<'s> Realiser<'s> {
             return Ok(d.clone());
         }
         let real = self.store.real_path(p);
-        let text = fs::read_to_string(&real)
+        let text = fs::read(&real)
             .with_context(|| format!("derivation '{}' is not in the store", p.to_absolute()))?;
-        let d = Derivation::from_aterm(&text)
+        let d = Derivation::from_aterm_bytes(&text)
             .with_context(|| format!("reading derivation '{}'", p.to_absolute()))?;
         self.drv_cache.lock().unwrap().insert(p.clone(), d.clone());
         Ok(d)
@@ -715,7 +715,10 @@ impl<'s> Realiser<'s> {
             if pass_as_file.contains(k.as_str()) {
                 let h = Hash::sha256(k.as_bytes()).encode(Encoding::Base32, false);
                 let fname = format!(".attr-{h}");
-                fs::write(sb.build_dir().join(&fname), v)?;
+                fs::write(
+                    sb.build_dir().join(&fname),
+                    store::derivation::field_bytes(v),
+                )?;
                 env.insert(format!("{k}Path"), format!("{build_top}/{fname}"));
             } else {
                 env.insert(k.clone(), v.clone());
@@ -798,10 +801,15 @@ impl<'s> Realiser<'s> {
             drop(wr);
             r.with_context(|| format!("while setting up the build environment for '{drv_abs}'"))?
         } else {
-            let mut cmd = std::process::Command::new(&argv[0]);
-            cmd.args(&argv[1..])
+            // derivation strings carry non-UTF-8 bytes as reserved characters: pass the bytes
+            use std::os::unix::ffi::OsStrExt;
+            let os = |s: &str| {
+                std::ffi::OsStr::from_bytes(&store::derivation::field_bytes(s)).to_os_string()
+            };
+            let mut cmd = std::process::Command::new(os(&argv[0]));
+            cmd.args(argv[1..].iter().map(|a| os(a)))
                 .env_clear()
-                .envs(env)
+                .envs(env.iter().map(|(k, v)| (k.clone(), os(v))))
                 .current_dir(sb.build_dir())
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::from(wr.try_clone()?))

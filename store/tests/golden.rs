@@ -41,8 +41,7 @@ fn derivations_match_nix() {
         let drv_path = c["drvPath"].as_str().unwrap();
         // .drv files are bytes: strings need not be UTF-8 (the `bytes-*` cases)
         let bytes = fs::read(drv_file(drv_path)).unwrap();
-        let parsed =
-            Derivation::from_aterm_bytes(&bytes).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let parsed = Derivation::from_aterm_bytes(&bytes).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(parsed.to_aterm_bytes(), bytes, "{case}: ATerm round trip");
         let sp = StorePath::from_absolute(drv_path).unwrap();
         let name = sp.name().strip_suffix(".drv").unwrap();
