@@ -18,7 +18,8 @@ fn is_reserved(c: char) -> bool {
 /// file) is taken as it is.
 pub fn source_text(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
-        Ok(s) if !s.chars().any(is_reserved) => s,
+        // reserved characters all start with the byte F4
+        Ok(s) if !s.as_bytes().contains(&0xF4) || !s.chars().any(is_reserved) => s,
         Ok(s) => encode(s.as_bytes()),
         Err(e) => encode(e.as_bytes()),
     }
