@@ -7,7 +7,7 @@
 //! rejects it as an unsupported input).
 
 use crate::glue::Glue;
-use evaluator::eval::{mkerr, Context, Evaluator, Result, Value};
+use evaluator::eval::{bytes_to_string, mkerr, Context, Evaluator, Result, Value};
 use realise::fetchers;
 use realise::git::{self, GitInput};
 use std::collections::BTreeMap;
@@ -609,11 +609,11 @@ pub fn fetch_tree(g: &Glue, ev: &mut Evaluator, arg: &Value, ty: Option<&str>) -
                 if !s.ctx.is_empty() {
                     return Err(mkerr(format!(
                         "the string '{}' is not allowed to refer to a store path (such as '{}')",
-                        s.s,
+                        s.to_str_lossy(),
                         s.ctx.iter().next().map(String::as_str).unwrap_or("")
                     )));
                 }
-                ty = Some(s.s.clone());
+                ty = Some(s.to_str_lossy().into_owned());
             }
             let ty =
                 ty.ok_or_else(|| mkerr("attribute 'type' is missing in call to 'fetchTree'"))?;
@@ -625,7 +625,7 @@ pub fn fetch_tree(g: &Glue, ev: &mut Evaluator, arg: &Value, ty: Option<&str>) -
                 let v = ev.force(&attr.value)?;
                 let x = match &v {
                     Value::String(_) | Value::Path(_) => {
-                        let s = ev.coerce_to_string(&v, false, false)?.0;
+                        let s = bytes_to_string(ev.coerce_to_string(&v, false, false)?.0);
                         if &*attr.name == "url" {
                             Attr::S(if ty == "git" {
                                 fix_uri_for_git(&s)
@@ -656,7 +656,7 @@ pub fn fetch_tree(g: &Glue, ev: &mut Evaluator, arg: &Value, ty: Option<&str>) -
             a
         }
         v => {
-            let url = ev.coerce_to_string(v, false, false)?.0;
+            let url = bytes_to_string(ev.coerce_to_string(v, false, false)?.0);
             if is_fetch_git {
                 Attrs::from([
                     ("type".to_string(), Attr::S("git".into())),
