@@ -1696,7 +1696,13 @@ pub(crate) fn register(ev: &mut Evaluator) {
     });
     reg(ev, "getEnv", 1, |ev, a| {
         let (n, _) = ev.arg_str(a, 0)?;
-        Ok(s(&std::env::var(&n).unwrap_or_default()))
+        // the environment is bytes too
+        use std::os::unix::ffi::OsStringExt;
+        Ok(Value::string(
+            std::env::var_os(&n)
+                .map(|v| v.into_vec())
+                .unwrap_or_default(),
+        ))
     });
 }
 
