@@ -7,8 +7,9 @@ use super::lexer::{tokenize, Token};
 use rowan::{Checkpoint, GreenNode, GreenNodeBuilder, Language, TextRange, TextSize};
 
 /// Depth of the syntax tree at most: a left-associative chain of 2,100 `+` nests its tree
-/// 2,100 levels (Nix evaluates such chains); the consumers of the tree run on a large stack.
-pub const MAX_TREE_DEPTH: usize = 100_000;
+/// 2,100 levels (Nix evaluates such chains). Kept well below what a 2 MiB thread can walk
+/// (rowan prints and drops trees recursively), though rnix runs its consumers on a large stack.
+pub const MAX_TREE_DEPTH: usize = 10_000;
 
 /// Maximum nesting depth of expressions (the parser recurses once per level).
 pub const MAX_DEPTH: usize = 2048;
