@@ -13,6 +13,7 @@ declare -A need=(
   [/usr/bin/time]=time        # peak RSS in benchmarks and tests
   [git]=git                   # builtins.fetchGit
   [curl]=curl                 # e2e tests query servers
+  [inotifywait]=inotify-tools # nixpkgs' fileset suite checks that files are not read
 )
 missing=()
 wanted=("$@")
