@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export CARGO_TERM_COLOR=never
 cargo build --release --bins
-cargo test --release --workspace -- --test-threads=2
+cargo test --release --workspace --no-fail-fast -- --test-threads=2
 scripts/conformance.sh "${CARGO_TARGET_DIR:-target}/release/rnix-instantiate"
 # nixpkgs' own lib suites (issue 14), with rnix-instantiate standing in for nix-instantiate.
 bin="${CARGO_TARGET_DIR:-target}/release/rnix-instantiate"

@@ -316,8 +316,12 @@ fn gc_loop_during_ten_seed_builds() {
         errors.len(),
         errors.join("\n---\n")
     );
+    // The test is not vacuous: the rounds that start after their predecessors' `result`
+    // links are gone (rounds 2 and 4) build while the collector deletes the previous image's
+    // closure, so at least two collections must have deleted something. (How many more
+    // depends on timing: a round whose builds find everything still valid deletes nothing.)
     assert!(
-        deleting >= BUILDS,
+        deleting >= 2,
         "only {deleting} collections deleted anything: the builds did not race the collector"
     );
 }
