@@ -206,7 +206,8 @@ impl<'s> Realiser<'s> {
         &self,
         drvs: &[StorePath],
     ) -> Result<BTreeMap<StorePath, BTreeMap<String, StorePath>>> {
-        self.cleanup_stale_build_dirs();
+        // Build directories left by killed builds (whose process is gone).
+        self.store.remove_stale_build_dirs();
         let mut nodes: Vec<Node> = Vec::new();
         let mut index: HashMap<StorePath, usize> = HashMap::new();
         for d in drvs {
@@ -421,33 +422,6 @@ impl<'s> Realiser<'s> {
                 }
             }
             cv.notify_all();
-        }
-    }
-
-    fn cleanup_stale_build_dirs(&self) {
-        let base = self.store.state_dir().join("builds");
-        let Ok(rd) = fs::read_dir(&base) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("rnix-build-") else {
-                continue;
-            };
-            let pid: i32 = rest
-                .split('-')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            if pid <= 0 || e.path().join(".kept").exists() {
-                continue;
-            }
-            let alive = unsafe { libc::kill(pid, 0) } == 0
-                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-            if !alive {
-                sandbox::make_writable(&e.path());
-                let _ = fs::remove_dir_all(e.path());
-            }
         }
     }
 
