@@ -70,58 +70,15 @@ pub enum DerivationError {
 // carried as its four bytes), and the ATerm writer puts the original bytes back. A `.drv`
 // (and so its store path, whose hash is over the file's bytes) holds the exact bytes.
 
-const RAW_BASE: u32 = 0x10FF00;
-const RAW_FIRST: u32 = 0x10FF80;
-
-fn is_raw_char(c: char) -> bool {
-    (c as u32) >= RAW_FIRST
-}
-
-/// A derivation field from bytes (see above); UTF-8 without reserved characters is kept as it is.
+/// A derivation field from bytes (see above, and [`rnix_util::bytes_text`]); UTF-8 without
+/// reserved characters is kept as it is.
 pub fn field_from_bytes(bytes: Vec<u8>) -> String {
-    let raw = |out: &mut String, b: u8| out.push(char::from_u32(RAW_BASE + b as u32).unwrap());
-    let encode = |bytes: &[u8]| {
-        let mut out = String::with_capacity(bytes.len() + 16);
-        for chunk in bytes.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                if is_raw_char(c) {
-                    let mut buf = [0u8; 4];
-                    for &b in c.encode_utf8(&mut buf).as_bytes() {
-                        raw(&mut out, b);
-                    }
-                } else {
-                    out.push(c);
-                }
-            }
-            for &b in chunk.invalid() {
-                raw(&mut out, b);
-            }
-        }
-        out
-    };
-    match String::from_utf8(bytes) {
-        Ok(s) if !s.chars().any(is_raw_char) => s,
-        Ok(s) => encode(s.as_bytes()),
-        Err(e) => encode(e.as_bytes()),
-    }
+    rnix_util::bytes_text::from_bytes(bytes)
 }
 
 /// The bytes a derivation field stands for (the inverse of [`field_from_bytes`]).
 pub fn field_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
-    // reserved characters all start with the byte F4
-    if !s.as_bytes().contains(&0xF4) {
-        return std::borrow::Cow::Borrowed(s.as_bytes());
-    }
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        if is_raw_char(c) {
-            out.push((c as u32 - RAW_BASE) as u8);
-        } else {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    rnix_util::bytes_text::to_bytes(s)
 }
 
 fn write_escaped(out: &mut Vec<u8>, s: &str) {

@@ -4,6 +4,8 @@
 //! when the stream is a closed pipe (`rnix-instantiate … 2>&1 | head -1`), while Nix's tools
 //! end quietly. A failed write is ignored; the exit code stays the program's own.
 
+pub mod bytes_text;
+
 /// `eprintln!` that ignores write errors (closed or full stderr).
 #[macro_export]
 macro_rules! errln {
