@@ -12,6 +12,70 @@ use store::StorePath;
 pub fn register(r: &mut BuiltinRegistry) {
     pkgset::builders::register(r);
     r.register("rnix-docker-image", docker_image);
+    r.register("rnix-docker-merge", docker_merge);
+    r.register("rnix-docker-export", docker_export);
+}
+
+/// The physical file behind the logical store path `logical` (an input of the build), its
+/// symlinks followed inside the input closure only ([`store::confine`]).
+fn input_file(ctx: &BuildCtx, logical: &str) -> Result<std::path::PathBuf> {
+    use store::confine::{Resolution, View};
+    let store_dir = Path::new(logical)
+        .parent()
+        .context("not a store path")?
+        .to_path_buf();
+    let map = |name: &str| {
+        let sp = StorePath::from_absolute_prefix(&format!("{}/{name}", store_dir.display()))
+            .ok()?
+            .0;
+        ctx.input_closure
+            .contains(&sp)
+            .then(|| ctx.store.real_path(&sp))
+    };
+    let view = View::Store {
+        dir: &store_dir,
+        map: &map,
+    };
+    match view.resolve(Path::new(logical), true) {
+        Resolution::Found {
+            physical, metadata, ..
+        } if metadata.is_file() => Ok(physical),
+        Resolution::Found { .. } => bail!("{logical} is not a file (expected an image tarball)"),
+        _ => bail!("{logical} does not lead to a file in the build's inputs"),
+    }
+}
+
+/// `builtin:rnix-docker-merge`: dockerTools.mergeImages (`images`: the image tarballs).
+fn docker_merge(ctx: &mut BuildCtx) -> Result<()> {
+    let images = ctx
+        .env
+        .get("images")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|p| input_file(ctx, p).with_context(|| format!("mergeImages: {p}")))
+        .collect::<Result<Vec<_>>>()?;
+    let scratch = ctx.build_dir().join("merge");
+    let out = ctx.out()?.to_path_buf();
+    dockertools::merge::merge_images(&images, &out, Some(&scratch))
+}
+
+/// `builtin:rnix-docker-export`: dockerTools.exportImage (`fromImage`, `fromImageName`,
+/// `fromImageTag`).
+fn docker_export(ctx: &mut BuildCtx) -> Result<()> {
+    let opt = |k: &str| ctx.env.get(k).filter(|v| !v.is_empty()).cloned();
+    let from = opt("fromImage").context("exportImage: fromImage is empty")?;
+    let (name, tag) = (opt("fromImageName"), opt("fromImageTag"));
+    let image = input_file(ctx, &from).with_context(|| format!("exportImage: fromImage {from}"))?;
+    let scratch = ctx.build_dir().join("export");
+    let out = ctx.out()?.to_path_buf();
+    dockertools::export::export_image(
+        &image,
+        name.as_deref(),
+        tag.as_deref(),
+        &out,
+        Some(&scratch),
+    )
 }
 
 /// Runs dockerTools scripts through the realiser's namespaces.

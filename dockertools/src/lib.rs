@@ -16,8 +16,10 @@
 
 pub mod archive;
 pub mod base;
+pub mod export;
 pub mod fakeroot;
 pub mod layer;
+pub mod merge;
 pub mod popularity;
 pub mod tree;
 

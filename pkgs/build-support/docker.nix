@@ -283,5 +283,34 @@ rec {
   '';
 
   pullImage = args: throw "dockerTools.pullImage is not supported by rnix-pkgs (no registry access at build time); use `fromImage' with a docker-archive tarball";
-  exportImage = args: throw "dockerTools.exportImage is not supported by rnix-pkgs";
+  # The image's root filesystem (layers applied, whiteouts honoured) as an uncompressed
+  # tar, as nixpkgs' exportImage (no VM: `diskSize`/`buildVMMemorySize` are accepted and
+  # have no effect). Built by `builtin:rnix-docker-export`.
+  exportImage =
+    { fromImage
+    , fromImageName ? null
+    , fromImageTag ? null
+    , name ? fromImage.name
+    , diskSize ? 1024
+    , buildVMMemorySize ? 512
+    }:
+    derivation {
+      inherit name system;
+      builder = "builtin:rnix-docker-export";
+      fromImage = "${fromImage}";
+      fromImageName = if fromImageName == null then "" else fromImageName;
+      fromImageTag = if fromImageTag == null then "" else fromImageTag;
+    };
+
+  # One docker archive (gzip'd) holding every image of the list (manifests concatenated,
+  # repositories merged), so that `docker load` loads them all, as nixpkgs' mergeImages.
+  # Built by `builtin:rnix-docker-merge`.
+  mergeImages = images:
+    assert lib.assertMsg (isList images) "dockerTools.mergeImages: expects a list of images";
+    derivation {
+      name = "merge-docker-images";
+      inherit system;
+      builder = "builtin:rnix-docker-merge";
+      images = map (i: "${i}") images;
+    };
 }
