@@ -248,3 +248,44 @@ fn export_image_flattens_layers_and_honours_whiteouts() {
         "{whiteouts:?}"
     );
 }
+
+/// Something that is not an image gives one clear error (exit 1), for both functions.
+#[test]
+fn not_an_image_is_a_clear_error() {
+    if !namespaces_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = nonce();
+    for (func, call, want) in [
+        (
+            "mergeImages",
+            "pkgs.dockerTools.mergeImages [ notImage ]",
+            "is not a tar archive",
+        ),
+        (
+            "exportImage",
+            "pkgs.dockerTools.exportImage { fromImage = notImage; }",
+            "is not a tar archive",
+        ),
+        (
+            "mergeImages",
+            "pkgs.dockerTools.mergeImages notImage",
+            "expects a list of images",
+        ),
+    ] {
+        let expr = format!(
+            "{{ tag }}:\nlet\n  pkgs = import <nixpkgs> {{ }};\n  notImage = pkgs.writeText \"not-an-image-${{tag}}\" \"hello\\n\";\nin\n{call}\n"
+        );
+        std::fs::write(dir.path().join("default.nix"), expr).unwrap();
+        let out = rnix_build(
+            dir.path(),
+            &shared_store(),
+            &["default.nix", "--argstr", "tag", &tag],
+        );
+        assert_eq!(out.status.code(), Some(1), "{func}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{func}: {err}");
+        assert!(!err.contains("panicked"), "{func}: {err}");
+    }
+}
