@@ -818,7 +818,9 @@ pub fn instantiate_setup(ev: &mut Evaluator, args: &evaluator::eval::cli::EvalAr
     match LocalStore::open_default() {
         Ok(store) => install(ev, Glue::new(Rc::new(store), opts)),
         Err(err) => {
-            rnix_util::errln!("rnix: warning: no store available ({err}); store operations will fail")
+            rnix_util::errln!(
+                "rnix: warning: no store available ({err}); store operations will fail"
+            )
         }
     }
 }

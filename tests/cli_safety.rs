@@ -13,7 +13,6 @@ const BUILD: &str = env!("CARGO_BIN_EXE_rnix-build");
 const INSTANTIATE: &str = env!("CARGO_BIN_EXE_rnix-instantiate");
 const STORE: &str = env!("CARGO_BIN_EXE_rnix-store");
 
-
 /// A derivation whose builder is the host's /bin/sh (made visible in the sandbox), so that
 /// nothing has to be downloaded.
 fn drv(name: &str, script: &str) -> String {
@@ -103,7 +102,10 @@ fn timeout_kills_a_builder_that_never_ends() {
     }
     let tmp = tempfile::tempdir().unwrap();
     // A builder that would run for ten minutes, with a child process holding the log open.
-    let e = drv("forever", "echo started; /bin/sleep 600 & wait; echo > $out");
+    let e = drv(
+        "forever",
+        "echo started; /bin/sleep 600 & wait; echo > $out",
+    );
     let o = build(tmp.path(), &["--timeout", "1", "-E", &e]);
     assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
     assert!(
@@ -222,12 +224,7 @@ fn closed_pipes_end_quietly() {
 
         // stdout closed while a large value is printed.
         let mut c = Command::new(INSTANTIATE)
-            .args([
-                "--eval",
-                "--strict",
-                "-E",
-                "builtins.genList (x: x) 200000",
-            ])
+            .args(["--eval", "--strict", "-E", "builtins.genList (x: x) 200000"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

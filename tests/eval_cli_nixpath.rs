@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 const INSTANTIATE: &str = env!("CARGO_BIN_EXE_rnix-instantiate");
 
 fn live() -> bool {
-    let want = std::env::var_os("CI").is_some()
-        || std::env::var("RNIX_LIVE_NIX").is_ok_and(|v| v == "1");
+    let want =
+        std::env::var_os("CI").is_some() || std::env::var("RNIX_LIVE_NIX").is_ok_and(|v| v == "1");
     if !want {
         return false;
     }
@@ -99,7 +99,10 @@ fn nix_store_dir_is_the_logical_store_dir() {
             "toString (builtins.toFile \"x\" \"y\")",
             "\"/tmp/rnix-test-nix-store-dir/store/apyrl3fidcnn41sphxfljfvjpcyc5207-x\"\n",
         ),
-        ("builtins.storeDir", "\"/tmp/rnix-test-nix-store-dir/store\"\n"),
+        (
+            "builtins.storeDir",
+            "\"/tmp/rnix-test-nix-store-dir/store\"\n",
+        ),
         (
             "\"${/tmp/rnix-test-nix-store-dir/src}\"",
             "\"/tmp/rnix-test-nix-store-dir/store/l3h4kclyx1y9jfmd2qpwx7id0q73iwr6-src\"\n",
@@ -122,10 +125,7 @@ fn nix_store_dir_is_the_logical_store_dir() {
             .unwrap();
         assert_eq!(out(&o), want, "{e}: {}", err(&o));
         let printed = want.trim().trim_matches('"');
-        assert!(
-            Path::new(printed).exists(),
-            "{printed} must exist on disk"
-        );
+        assert!(Path::new(printed).exists(), "{printed} must exist on disk");
         if live() {
             let mut c = Command::new("nix-instantiate");
             env(&mut c);
@@ -137,10 +137,8 @@ fn nix_store_dir_is_the_logical_store_dir() {
         }
     }
     assert_eq!(
-        std::fs::read_to_string(
-            dir.join("store/l3h4kclyx1y9jfmd2qpwx7id0q73iwr6-src/a.txt")
-        )
-        .unwrap(),
+        std::fs::read_to_string(dir.join("store/l3h4kclyx1y9jfmd2qpwx7id0q73iwr6-src/a.txt"))
+            .unwrap(),
         "hello\n"
     );
     let _ = std::fs::remove_dir_all(dir);

@@ -5,7 +5,6 @@ use std::process::Command;
 use store::local::LocalStore;
 use store::{Derivation, Output};
 
-
 #[test]
 fn realise_and_read_log_through_rnix_store() {
     if !common::namespaces_or_skip() {

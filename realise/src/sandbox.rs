@@ -166,7 +166,9 @@ pub fn namespaces_available() -> bool {
 pub fn warn_no_sandbox_once(reason: &str) {
     static WARNED: OnceLock<()> = OnceLock::new();
     WARNED.get_or_init(|| {
-        rnix_util::errln!("warning: cannot create Linux namespaces ({reason}); building without a sandbox");
+        rnix_util::errln!(
+            "warning: cannot create Linux namespaces ({reason}); building without a sandbox"
+        );
     });
 }
 

@@ -1036,7 +1036,9 @@ impl Watch {
             let now = self.now_ms();
             let why = if t.is_some_and(|t| now >= t) {
                 1
-            } else if s.is_some_and(|s| now.saturating_sub(self.last_output.load(Ordering::Relaxed)) >= s) {
+            } else if s
+                .is_some_and(|s| now.saturating_sub(self.last_output.load(Ordering::Relaxed)) >= s)
+            {
                 2
             } else {
                 0

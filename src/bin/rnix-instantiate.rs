@@ -221,10 +221,11 @@ fn main() -> ExitCode {
         let code = evaluator::eval::cli::run_eval_with(raw, rnix::glue::instantiate_setup);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
-    let args = match Args::try_parse_from(std::iter::once("rnix-instantiate".to_string()).chain(raw)) {
-        Ok(a) => a,
-        Err(e) => return ExitCode::from(rnix::cli::report_usage_error(e) as u8),
-    };
+    let args =
+        match Args::try_parse_from(std::iter::once("rnix-instantiate".to_string()).chain(raw)) {
+            Ok(a) => a,
+            Err(e) => return ExitCode::from(rnix::cli::report_usage_error(e) as u8),
+        };
     for pair in args.option.chunks(2) {
         if !rnix_util::is_known_setting(&pair[0]) {
             rnix_util::errln!("warning: unknown setting '{}'", pair[0]);

@@ -1064,7 +1064,8 @@ impl LocalStore {
     pub fn read_derivation(&self, drv_path: &StorePath) -> Result<Derivation> {
         let real = self.real_path(drv_path);
         let text = fs::read(&real).map_err(io_err(&real))?;
-        Derivation::from_aterm_bytes(&text).map_err(|e| StoreError::Other(format!("{drv_path}: {e}")))
+        Derivation::from_aterm_bytes(&text)
+            .map_err(|e| StoreError::Other(format!("{drv_path}: {e}")))
     }
 
     // ---------------------------------------------------------------- queries

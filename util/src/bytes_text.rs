@@ -79,7 +79,9 @@ mod tests {
         let cases: Vec<Vec<u8>> = vec![
             b"plain".to_vec(),
             b"caf\xe9 \xff\xfe".to_vec(),
-            "\u{10FF80}\u{10FFFF} and U+10FF7F \u{10FF7F}".as_bytes().to_vec(),
+            "\u{10FF80}\u{10FFFF} and U+10FF7F \u{10FF7F}"
+                .as_bytes()
+                .to_vec(),
             vec![0xF4, 0x8F, 0xBE, 0x80, 0xF4],
             Vec::new(),
         ];
