@@ -194,28 +194,6 @@ pub fn run(args: BuildArgs) -> i32 {
     }
 }
 
-/// nix-build's rule for an out link: an existing path is replaced only when it is a symlink
-/// into the store (a previous result); anything else is the user's and is left alone.
-fn check_out_link(store: &LocalStore, link: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(link) {
-        Err(_) => Ok(()),
-        Ok(md) => {
-            let into_store = md.file_type().is_symlink()
-                && std::fs::read_link(link).is_ok_and(|t| {
-                    t.starts_with(store.store_dir()) || t.starts_with(store::STORE_DIR)
-                });
-            if into_store {
-                Ok(())
-            } else {
-                Err(anyhow!(
-                    "error: cannot create symlink '{}'; already exists",
-                    link.display()
-                ))
-            }
-        }
-    }
-}
-
 /// The out links `rnix-build` will create, one per derivation (result, result-2, …;
 /// result-<output> for outputs other than `out`).
 fn out_links(args: &BuildArgs, drvs: &[DrvInfo]) -> Result<Vec<PathBuf>> {
@@ -320,10 +298,8 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
             )
         })?;
         if let Some(link) = links.get(i) {
-            check_out_link(&store, link)?;
-            store
-                .add_perm_root(out, link)
-                .with_context(|| format!("creating the out link '{}'", link.display()))?;
+            // The store's errors name the link (as nix-build's "cannot create symlink").
+            store.add_perm_root(out, link)?;
         }
         // The physical location, so that `$(rnix-build …)` can be used directly (it equals the
         // logical `/nix/store/…` path when the store root is `/`).

@@ -8,26 +8,7 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn nonce() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("t{}-{}", std::process::id(), t.as_nanos())
-}
-
-/// Writes `expr` to `dir/default.nix` and builds it with `--argstr tag <tag>`; returns the
-/// physical path rnix-build printed.
-fn build_expr(dir: &Path, expr: &str, tag: &str) -> PathBuf {
-    std::fs::write(dir.join("default.nix"), expr).unwrap();
-    let store = shared_store();
-    let out = rnix_build(dir, &store, &["default.nix", "--argstr", "tag", tag]);
-    assert!(out.status.success(), "rnix-build failed");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    PathBuf::from(stdout.lines().last().expect("an output path").trim())
-}
+use std::path::Path;
 
 fn load_file(image: &str, result: &Path) {
     let _ = docker(&["rmi", "-f", image]);
@@ -95,22 +76,7 @@ fn stream_layered_image_runs_app_named_only_in_cmd() {
     let exe = build_expr(tmp.path(), &expr, &tag);
     let image = format!("rnix-closure-stream:{tag}");
     let _ = docker(&["rmi", "-f", &image]);
-    // `$(rnix-build …) | docker load`, with rnix-store on PATH.
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rnix-store"))
-        .parent()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!("'{}' | docker load", exe.display()))
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    stream_into_docker(&exe);
     let out = run(&image, &[]);
     let _ = docker(&["rmi", "-f", &image]);
     assert_eq!(out.trim(), "app from the config closure: stream");

@@ -153,23 +153,7 @@ fn stream_layered_image_pipes_into_docker_load() {
     assert!(out.status.success());
     let exe = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let _ = docker(&["rmi", "-f", "rnix-stream-test:latest"]);
-    // `$(rnix-build …) | docker load`, with rnix-store on PATH.
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rnix-store"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!("'{exe}' | docker load"))
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    stream_into_docker(Path::new(&exe));
     let run = docker_ok(&["run", "--rm", "rnix-stream-test:latest"]);
     assert_eq!(run.trim(), "streamed ok");
     let _ = docker(&["rmi", "-f", "rnix-stream-test:latest"]);

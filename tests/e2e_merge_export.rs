@@ -11,24 +11,6 @@ use dockertools::export::tar;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-fn nonce() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("t{}-{}", std::process::id(), t.as_nanos())
-}
-
-/// Writes `expr` to `dir/default.nix` and builds it with `--argstr tag <tag>`; returns the
-/// physical path rnix-build printed.
-fn build_expr(dir: &Path, expr: &str, tag: &str) -> PathBuf {
-    std::fs::write(dir.join("default.nix"), expr).unwrap();
-    let store = shared_store();
-    let out = rnix_build(dir, &store, &["default.nix", "--argstr", "tag", tag]);
-    assert!(out.status.success(), "rnix-build failed");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    PathBuf::from(stdout.lines().last().expect("an output path").trim())
-}
-
 /// The members of a (possibly gzip'd) tar: name -> (type, contents).
 fn tar_members(path: &Path) -> Vec<(String, tar::EntryType, Vec<u8>)> {
     let f = std::fs::File::open(path).unwrap();

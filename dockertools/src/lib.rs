@@ -360,6 +360,26 @@ fn add_store_paths<'a>(
     Ok(())
 }
 
+/// The steps after the root tree is laid out, shared by both image kinds: directory modes,
+/// the scripts, `/tmp`, and the store paths the scripts' output refers to (with their
+/// closure). Returns the owners `fakeRootCommands` gave and those store paths.
+fn finish_root(
+    spec: &ImageSpec,
+    root: &Path,
+    modes: tree::DirModes,
+    runner: &dyn ScriptRunner,
+) -> Result<(Vec<fakeroot::Owner>, Vec<ClosureEntry>)> {
+    modes.apply()?;
+    let (scripted, owners) = run_scripts(spec, root, runner)?;
+    ensure_tmp(root)?;
+    let script_refs = if scripted && spec.include_store_paths {
+        script_references(spec, root)?
+    } else {
+        Vec::new()
+    };
+    Ok((owners, script_refs))
+}
+
 /// Run the scripts over `root` in nixpkgs' order: runAsRoot then extraCommands
 /// (buildImage's root layer), extraCommands then fakeRootCommands (layered images).
 /// `/tmp` is created (1777) before runAsRoot, as nixpkgs' VM does; otherwise the callers
@@ -664,14 +684,7 @@ fn build_image_inner(spec: &ImageSpec, runner: &dyn ScriptRunner, out: &Path) ->
         )
         .with_context(|| format!("copying {} into the image", input.logical))?;
     }
-    modes.apply()?;
-    let (scripted, owners) = run_scripts(spec, &root, runner)?;
-    ensure_tmp(&root)?;
-    let script_refs = if scripted && spec.include_store_paths {
-        script_references(spec, &root)?
-    } else {
-        Vec::new()
-    };
+    let (owners, script_refs) = finish_root(spec, &root, modes, runner)?;
     let mut entries = tree::capture(&root, &before)?;
     fakeroot::apply(&mut entries, &owners);
     if spec.include_store_paths {
@@ -826,14 +839,7 @@ fn prepare_stream_with_tag(
         tree::link_farm(real, Path::new(&input.logical), &root, &map, &mut modes)
             .with_context(|| format!("linking {} into the image", input.logical))?;
     }
-    modes.apply()?;
-    let (scripted, owners) = run_scripts(spec, &root, runner)?;
-    ensure_tmp(&root)?;
-    let script_refs = if scripted && spec.include_store_paths {
-        script_references(spec, &root)?
-    } else {
-        Vec::new()
-    };
+    let (owners, script_refs) = finish_root(spec, &root, modes, runner)?;
 
     // Layer plan.
     let all: Vec<&ClosureEntry> = spec.closure.iter().chain(&script_refs).collect();

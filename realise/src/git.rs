@@ -253,12 +253,11 @@ pub fn fetch_git(store: &LocalStore, input: &GitInput, opts: &FetchOptions) -> R
                 return Ok(t);
             }
         }
-        let cache_dir = store
-            .state_dir()
-            .join("gitv3")
-            .join(Hash::sha256(url.as_bytes()).encode(Encoding::Base32, false));
-        fs::create_dir_all(cache_dir.parent().expect("has a parent"))
-            .with_context(|| format!("creating {}", cache_dir.display()))?;
+        let cache_base = store.state_dir().join("gitv3");
+        let cache_dir =
+            cache_base.join(Hash::sha256(url.as_bytes()).encode(Encoding::Base32, false));
+        fs::create_dir_all(&cache_base)
+            .with_context(|| format!("creating {}", cache_base.display()))?;
         _cache_lock = Some(lock_file(&cache_dir.with_extension("lock"))?);
         let cache_str = cache_dir.to_string_lossy().into_owned();
         if !cache_dir.exists() {
@@ -329,7 +328,10 @@ pub fn fetch_git(store: &LocalStore, input: &GitInput, opts: &FetchOptions) -> R
         }
         repo_dir = cache_dir;
     }
-    let rev = input.rev.clone().expect("set above");
+    let rev = input
+        .rev
+        .clone()
+        .ok_or_else(|| anyhow!("cannot find a revision of '{}'", input.url))?;
     let repo = repo_dir.to_string_lossy().into_owned();
 
     let shallow_repo = git(&["-C", &repo, "rev-parse", "--is-shallow-repository"])? == "true";

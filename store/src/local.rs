@@ -604,6 +604,18 @@ impl LocalStore {
     /// Create (or replace) the symlink `link` → physical path of `p` and register it as an
     /// indirect root (what `rnix-build` does with `result`).
     pub fn add_perm_root(&self, p: &StorePath, link: &Path) -> Result<()> {
+        // As Nix's addPermRoot: an existing path is replaced only when it is a link into the
+        // store (a previous result); anything else is the user's.
+        if let Ok(md) = fs::symlink_metadata(link) {
+            let into_store = md.file_type().is_symlink()
+                && fs::read_link(link).is_ok_and(|t| self.store_path_of_target(&t).is_some());
+            if !into_store {
+                return Err(StoreError::Other(format!(
+                    "cannot create symlink '{}'; already exists",
+                    link.display()
+                )));
+            }
+        }
         // As Nix: on the safe side, `p` is temporarily rooted until the link and the
         // indirect root exist (callers have usually rooted it already).
         self.add_temp_root(p)?;

@@ -173,3 +173,43 @@ pub fn run_and_curl(image: &str) -> String {
         )
     })
 }
+
+/// A tag unique to this run, so that an image's derivation is built by the code under test
+/// even in the shared store.
+pub fn nonce() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("t{}-{}", std::process::id(), t.as_nanos())
+}
+
+/// Writes `expr` to `dir/default.nix` and builds it with `--argstr tag <tag>` in the shared
+/// store; returns the physical path rnix-build printed.
+pub fn build_expr(dir: &Path, expr: &str, tag: &str) -> PathBuf {
+    std::fs::write(dir.join("default.nix"), expr).unwrap();
+    let store = shared_store();
+    let out = rnix_build(dir, &store, &["default.nix", "--argstr", "tag", tag]);
+    assert!(out.status.success(), "rnix-build failed");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(stdout.lines().last().expect("an output path").trim())
+}
+
+/// `$(rnix-build …) | docker load` for a streamLayeredImage executable, with rnix-store on
+/// PATH (the script runs `rnix-store --stream-image`).
+pub fn stream_into_docker(exe: &Path) {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rnix-store"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' | docker load", exe.display()))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
