@@ -37,13 +37,10 @@ pub fn evaluate_with_shell(
             quiet: args.quiet,
             ..Default::default()
         };
-        if let Some(v) = args.option("embedded-nixpkgs") {
-            gopts.embedded_nixpkgs = v == "true" || v == "1";
-        }
-        if let Some(v) = args.option("tarball-ttl") {
-            gopts.fetch.ttl = v
-                .parse()
-                .map_err(|_| format!("error: invalid tarball-ttl '{v}'"))?;
+        for (name, value) in args.option_pairs() {
+            gopts
+                .set_option(&name, &value)
+                .map_err(|e| format!("error: {e}"))?;
         }
         let ea = EvalArgs {
             show_trace: args.show_trace,

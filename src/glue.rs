@@ -29,6 +29,23 @@ pub struct GlueOptions {
     pub fetch: FetchOptions,
 }
 
+impl GlueOptions {
+    /// Apply `--option NAME VALUE` for the settings the glue reads (`embedded-nixpkgs`,
+    /// `tarball-ttl`); other names are left to their owners. Errors name the bad value.
+    pub fn set_option(&mut self, name: &str, value: &str) -> std::result::Result<(), String> {
+        match name {
+            "embedded-nixpkgs" => self.embedded_nixpkgs = value == "true" || value == "1",
+            "tarball-ttl" => {
+                self.fetch.ttl = value
+                    .parse()
+                    .map_err(|_| format!("invalid tarball-ttl '{value}'"))?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 impl Default for GlueOptions {
     fn default() -> Self {
         GlueOptions {
@@ -806,13 +823,8 @@ pub type Wanted = BTreeMap<String, BTreeSet<String>>;
 pub fn instantiate_setup(ev: &mut Evaluator, args: &evaluator::eval::cli::EvalArgs) {
     let mut opts = GlueOptions::default();
     for (name, value) in &args.options {
-        match name.as_str() {
-            "embedded-nixpkgs" => opts.embedded_nixpkgs = value == "true" || value == "1",
-            "tarball-ttl" => match value.parse() {
-                Ok(ttl) => opts.fetch.ttl = ttl,
-                Err(_) => rnix_util::errln!("warning: invalid tarball-ttl '{value}'"),
-            },
-            _ => {}
+        if let Err(e) = opts.set_option(name, value) {
+            rnix_util::errln!("warning: {e}");
         }
     }
     match LocalStore::open_default() {
