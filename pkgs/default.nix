@@ -26,8 +26,15 @@ let
     then throw "rnix-pkgs: the lock file pkgs/lock.json is missing; run the lock updater to create it"
     else builtins.fromJSON (builtins.readFile lockPath);
 
+  # The index of the whole Debian archive, which rnix writes beside these files from its
+  # embedded snapshot. A lock file given as `lockFile` with Debian packages replaces it.
+  indexDir =
+    if builtins.pathExists ./debian-index
+      && (lockFile == null || (lock.debian.packages or { }) == { })
+    then ./debian-index else null;
+
   allPackages = import ./top-level.nix {
-    inherit lib lock;
+    inherit lib lock indexDir;
     system = system';
     config = config';
     path = ./.;

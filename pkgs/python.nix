@@ -30,7 +30,7 @@ let
 
   # Libraries that manylinux wheels load from the system (pydantic-core needs
   # libgcc_s, C++ extensions need libstdc++); only those that are locked.
-  wheelLibRoots = filter (d: lock.debian.packages ? ${d}) [ "libgcc-s1" "libstdc++6" "zlib1g" ];
+  wheelLibRoots = filter debian.has [ "libgcc-s1" "libstdc++6" "zlib1g" ];
 
   # Library store paths for the wheels' RUNPATH: python's closure and the above.
   libraryKeys = lib.unique (sort builtins.lessThan (
@@ -125,7 +125,7 @@ let
             builder = "builtin:rnix-python-env";
             python = base;
             wheels = map (k: wheels.${k}) keys;
-            deps = map (k: debian.packages.${k}) libraryKeys;
+            deps = map debian.byKey libraryKeys;
           };
         in
         drv // {

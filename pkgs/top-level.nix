@@ -1,75 +1,38 @@
 # The packages of rnix-pkgs, as a function of the final package set (`self`,
 # after overlays), like nixpkgs' all-packages.nix.
-{ lib, lock, system, config, path }:
+{ lib, lock, system, config, path, indexDir ? null }:
 
 self:
 
 let
   debian = import ./debian.nix {
-    inherit lib lock system;
+    inherit lib lock system indexDir;
     inherit (self) fetchurl;
   };
 
-  # Debian-backed packages under nixpkgs' names: nixpkgs name -> Debian package.
-  debianNames = {
-    bash = "bash";
-    coreutils = "coreutils";
-    findutils = "findutils";
-    gnused = "sed";
-    gnugrep = "grep";
-    gawk = "gawk";
-    gnutar = "tar";
-    gzip = "gzip";
-    xz = "xz-utils";
-    diffutils = "diffutils";
-    gnupatch = "patch";
+  # Debian-backed packages under nixpkgs' names (pkgs/debian-names.nix), plus a few
+  # names the earlier tables used.
+  debianNames = import ./debian-names.nix // {
     glibc = "libc6";
-    openssl = "openssl";
-    zlib = "zlib1g";
-    tzdata = "tzdata";
-    curl = "curl";
-    python311 = "python3.11-minimal";
-  };
-
-  # Further libraries under their nixpkgs names, when they are in the lock.
-  optionalDebianNames = {
-    libffi = "libffi8";
-    expat = "libexpat1";
-    bzip2 = "libbz2-1.0";
-    libuuid = "libuuid1";
-    sqlite = "libsqlite3-0";
-    ncurses = "libncursesw6";
-    readline = "libreadline8";
-    libxcrypt = "libcrypt1";
-    gmp = "libgmp10";
-    acl = "libacl1";
-    attr = "libattr1";
-    pcre2 = "libpcre2-8-0";
-    libselinux = "libselinux1";
-    libgcc = "libgcc-s1";
-    krb5 = "libkrb5-3";
-    libcap = "libcap2";
-    # Tools, when locked.
-    gnumake = "make";
-    busybox = "busybox";
-    tini = "tini";
-    jq = "jq";
-    less = "less";
-    procps = "procps";
-    iproute2 = "iproute2";
-    git = "git";
-    iana-etc = "netbase";
-    which = "debianutils";
-    file = "file";
-    unzip = "unzip";
-    zip = "zip";
     bzip2-bin = "bzip2";
     sqlite-bin = "sqlite3";
   };
+  debianPackages = builtins.mapAttrs (_: debian.get) debianNames;
 
-  debianPackages = builtins.mapAttrs (_: debian.get) debianNames
-    // builtins.mapAttrs (_: debian.get)
-      (lib.filterAttrs (_: d: lock.debian.packages ? ${d}) optionalDebianNames);
+  # nixpkgs names that Debian bookworm has no package for: one clear error each.
+  unavailable = builtins.listToAttrs (map
+    (n: {
+      name = n;
+      value =
+        let s = debian.suggestions (lib.head (lib.splitString "_" n)); in
+        throw ("rnix-pkgs: nixpkgs' `${n}' has no counterpart in Debian bookworm, which rnix-pkgs is built from"
+          + (if s == [ ] then "" else "; close Debian packages (pkgs.debian.<name>): ${lib.concatStringsSep ", " s}"));
+    })
+    [
+      "julia" "traefik" "consul" "grafana" "telegraf" "fluent-bit" "terraform" "helm" "k9s"
+      "nodejs_20" "nodejs_22" "nodejs_24" "python312" "python313" "go_1_21" "go_1_22" "go_1_23"
+      "openjdk21" "jdk21" "postgresql_16" "postgresql_17" "gcc13" "gcc14" "ruby_3_3" "php83"
+    ]);
 
   pythonSet = import ./python.nix {
     inherit lib lock system debian;
@@ -83,7 +46,8 @@ let
 
   platform = self.stdenv.hostPlatform;
 in
-debianPackages
+unavailable
+// debianPackages
 // trivial
 // {
   inherit lib config path system;
@@ -106,7 +70,7 @@ debianPackages
   stdenv = import ./stdenv ({
     inherit lib system;
     inherit (self) bash coreutils;
-  } // builtins.mapAttrs (name: deb: if lock.debian.packages ? ${deb} then self.${name} else null) {
+  } // builtins.mapAttrs (name: deb: if debian.has deb then self.${name} else null) {
     findutils = "findutils";
     diffutils = "diffutils";
     gnused = "sed";
@@ -141,7 +105,7 @@ debianPackages
   # nixpkgs' openssl has its libraries in the `out`/`lib` outputs; Debian
   # ships them as libssl3 (so `lib.getLib openssl` / makeLibraryPath work).
   openssl = debian.get "openssl"
-    // lib.optionalAttrs (lock.debian.packages ? libssl3) { lib = debian.get "libssl3"; };
+    // lib.optionalAttrs (debian.has "libssl3") { lib = debian.get "libssl3"; };
 
   bashInteractive = self.bash;
   patch = self.gnupatch;
@@ -205,6 +169,8 @@ debianPackages
 
   # Python packages from locked wheels, keyed by their PEP 503 name.
   pypiWheels = pythonSet.wheels;
-  # Debian store paths by Debian package name (or group name).
+  # Every Debian bookworm package by its Debian name: `pkgs.debian.<name>`.
+  debian = debian.packages;
+  # Earlier name of `debian`.
   debianStorePaths = debian.packages;
 }

@@ -92,17 +92,36 @@ impl Glue {
         }
     }
 
-    /// The embedded package set as a store path (added on first use).
+    /// The embedded package set as a store path. It is written and added on first use; its
+    /// path is remembered under the set's fingerprint (`ROOT/nix/var/rnix/embedded/`), so later
+    /// runs only check that the path is still valid.
     pub fn embedded_pkgs(&self) -> std::result::Result<String, String> {
         if let Some(p) = self.pkgs.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let tmp =
-            tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
+        let marker = self
+            .store
+            .state_dir()
+            .join("embedded")
+            .join(crate::embedded::FINGERPRINT);
+        if let Ok(text) = std::fs::read_to_string(&marker) {
+            if let Ok(p) = StorePath::from_absolute(text.trim()) {
+                // the temp root comes before the validity check (GC protocol)
+                if self.store.add_temp_root(&p).is_ok() && self.store.is_valid(&p).unwrap_or(false)
+                {
+                    let s = p.to_absolute();
+                    *self.pkgs.borrow_mut() = Some(s.clone());
+                    return Ok(s);
+                }
+            }
+        }
+        let tmp = tempfile::tempdir_in(self.store.state_dir())
+            .or_else(|_| tempfile::tempdir())
+            .map_err(|e| format!("creating a temporary directory: {e}"))?;
         let dir = tmp.path().join("pkgs");
         std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
         crate::embedded::write_to(&dir)
-            .map_err(|e| format!("writing the embedded package set: {e}"))?;
+            .map_err(|e| format!("writing the embedded package set: {e:#}"))?;
         let p = self
             .store
             .add_to_store(
@@ -113,6 +132,16 @@ impl Glue {
             )
             .map_err(|e| format!("adding the embedded package set to the store: {e}"))?;
         let s = p.to_absolute();
+        // Remembering the path is an optimisation: a failure here is not an error.
+        if let Some(parent) = marker.parent() {
+            if std::fs::create_dir_all(parent).is_ok() {
+                if let Ok(mut t) = tempfile::NamedTempFile::new_in(parent) {
+                    if std::io::Write::write_all(&mut t, s.as_bytes()).is_ok() {
+                        let _ = t.persist(&marker);
+                    }
+                }
+            }
+        }
         *self.pkgs.borrow_mut() = Some(s.clone());
         Ok(s)
     }

@@ -360,8 +360,21 @@ fn untampered_repository_gives_a_deterministic_lock() {
         libc.depends.is_empty(),
         "libc6 -> libgcc-s1 must be dropped"
     );
-    assert_eq!(lock.debian.packages["hello"].depends, vec!["libc6"]);
-    assert_eq!(lock.debian.packages["libgcc-s1"].depends, vec!["libc6"]);
+    // libc6 is the package set's group `glibc`: dependencies name the group
+    assert_eq!(libc.group.as_deref(), Some("glibc"));
+    assert_eq!(lock.debian.groups["glibc"].members, vec!["libc6"]);
+    assert_eq!(lock.debian.packages["hello"].depends, vec!["glibc"]);
+    assert_eq!(lock.debian.packages["libgcc-s1"].depends, vec!["glibc"]);
+    // the index of the whole archive is written beside the lock
+    let index = pkgset::lock::DebianLock::from_index_bytes(
+        &std::fs::read(fx.dir.path().join("debian-index.json.zst")).unwrap(),
+    )
+    .unwrap();
+    assert!(index.packages.contains_key("hello"));
+    assert_eq!(
+        index.packages["hello"].sha256,
+        lock.debian.packages["hello"].sha256
+    );
     let deb = fx.get(&format!("/debian/{}", lock.debian.packages["hello"].path));
     assert_eq!(lock.debian.packages["hello"].sha256, sha(&deb));
     assert_eq!(lock.debian.packages["hello"].size, deb.len() as u64);

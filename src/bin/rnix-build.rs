@@ -2,6 +2,7 @@
 use clap::Parser;
 
 fn main() {
+    rnix_util::tune_malloc();
     let argv = match rnix_util::utf8_args() {
         Ok(a) => a,
         Err(e) => {

@@ -206,6 +206,7 @@ fn run_instantiate(args: &Args) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    rnix_util::tune_malloc();
     // `--eval` (and evaluation without `--parse`) is handled by the evaluator's CLI module.
     let raw: Vec<String> = match rnix_util::utf8_args() {
         Ok(a) => a,

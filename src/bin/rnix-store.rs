@@ -8,5 +8,6 @@ const EXTRA: &[store::cli::ExtraOp] = &[
 ];
 
 fn main() {
+    rnix_util::tune_malloc();
     store::cli::main_with(EXTRA)
 }

@@ -853,8 +853,10 @@ impl LocalStore {
     ) -> Result<StorePath> {
         let h = Hash::sha256(contents);
         let path = make_text_path(name, &h, references.iter())?;
-        // A path this process has rooted stays valid: no need to write it again.
-        if self.is_temp_rooted(&path) && self.is_valid(&path)? {
+        // As Nix: the temp root first, then the validity check; a valid path is not
+        // written again.
+        self.add_temp_root(&path)?;
+        if self.is_valid(&path)? {
             return Ok(path);
         }
         let tmp = self.new_temp_path();

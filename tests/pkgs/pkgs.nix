@@ -121,7 +121,8 @@ let
     mkShell = (pkgs.mkShell { packages = [ pkgs.bash ]; shellHook = "echo hi"; }).drvAttrs.nativeBuildInputs == [ pkgs.bash ];
     substituteAll = (pkgs.substituteAll { src = ./callpackage-example.nix; greeting = "x"; }).drvAttrs.greeting == "x";
     replaceVars = lib.hasInfix "--replace-fail @a@ 1" (pkgs.replaceVars ./callpackage-example.nix { a = 1; }).drvAttrs.substArgs;
-    gnumakeMissing = !(pkgs ? gnumake);
+    # every nixpkgs name exists; one whose package the lock lacks fails when used
+    gnumakeNotLocked = pkgs ? gnumake && !(builtins.tryEval pkgs.gnumake.drvPath).success;
 
     # fetchurl
     fetchurl = fetched.drvAttrs.builder == "builtin:fetchurl" && fetched.drvAttrs.system == "builtin"

@@ -9,14 +9,17 @@
 //! RNIX_PYPI_INDEX (else PIP_INDEX_URL, pip.conf index-url, pip's default),
 //! RNIX_DEBIAN_KEYRING, RNIX_LOCK_CACHE, RNIX_DEBIAN_IGNORE_VALID_UNTIL=1 (old snapshots).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use pkgset::lock::{update, Roots, UpdateOptions};
+use pkgset::lock::{model::INDEX_PATH, update_all, Roots, UpdateOptions};
 
 fn usage() -> &'static str {
-    "usage: rnix-update-lock [--roots FILE] [--out FILE] [--keyring FILE]\n\
+    "usage: rnix-update-lock [--roots FILE] [--out FILE] [--index FILE] [--keyring FILE]\n\
      defaults: --roots pkgs/lock-roots.json --out pkgs/lock.json\n\
+     --index snapshot/debian-bookworm.json.zst with the default --out, else\n\
+     debian-index.json.zst beside --out (the whole archive, every package with its\n\
+     resolved dependencies; the package set reads it for any Debian package)\n\
      environment: RNIX_DEBIAN_MIRROR, RNIX_DEBIAN_SECURITY_MIRROR, RNIX_PYPI_INDEX,\n\
      RNIX_DEBIAN_KEYRING, RNIX_LOCK_CACHE, RNIX_DEBIAN_IGNORE_VALID_UNTIL=1"
 }
@@ -25,6 +28,7 @@ fn run() -> anyhow::Result<()> {
     let mut roots = PathBuf::from("pkgs/lock-roots.json");
     let mut out = PathBuf::from("pkgs/lock.json");
     let mut keyring: Option<PathBuf> = None;
+    let mut index_out: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = |name: &str| {
@@ -36,6 +40,7 @@ fn run() -> anyhow::Result<()> {
             "--roots" => roots = val("--roots")?,
             "--out" => out = val("--out")?,
             "--keyring" => keyring = Some(val("--keyring")?),
+            "--index" => index_out = Some(val("--index")?),
             "-h" | "--help" => {
                 println!("{}", usage());
                 return Ok(());
@@ -43,12 +48,33 @@ fn run() -> anyhow::Result<()> {
             _ => anyhow::bail!("unknown argument `{a}`\n{}", usage()),
         }
     }
+    // Beside a lock written elsewhere than the default place, unless given.
+    let index_out = index_out.unwrap_or_else(|| {
+        if out == Path::new("pkgs/lock.json") {
+            PathBuf::from(INDEX_PATH)
+        } else {
+            out.with_file_name("debian-index.json.zst")
+        }
+    });
     let roots = Roots::read(&roots)?;
     let mut opts = UpdateOptions::from_env(roots);
     if let Some(k) = keyring {
         opts.keyring = k;
     }
-    let lock = update(&opts)?;
+    let up = update_all(&opts)?;
+    let lock = up.lock;
+    if let Some(index) = &up.index {
+        for (p, msgs) in &up.broken {
+            eprintln!("rnix-update-lock: warning: {p}: {}", msgs.join("; "));
+        }
+        index.write_index(&index_out)?;
+        eprintln!(
+            "rnix-update-lock: wrote {} ({} Debian packages, {} groups)",
+            index_out.display(),
+            index.packages.len(),
+            index.groups.len()
+        );
+    }
     lock.write(&out)?;
     let deb_size: u64 = lock.debian.packages.values().map(|p| p.size).sum();
     let whl_size: u64 = lock.pypi.values().map(|p| p.size).sum();

@@ -1,7 +1,7 @@
 //! Debian side of the updater: signed `InRelease` -> `Packages.xz` -> resolved,
 //! pruned, acyclic runtime closure of the roots.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::time::SystemTime;
 
@@ -12,7 +12,7 @@ use super::debver::{self, Relation};
 use super::error::LockError;
 use super::http::{join, Http};
 use super::mirrors::DebianMirrors;
-use super::model::{find_cycle, DebEntry};
+use super::model::{DebEntry, DebianLock, GroupEntry};
 use super::openpgp::Keyring;
 
 /// The suites merged into the lock, with the archive each comes from.
@@ -62,6 +62,36 @@ pub const DROPPED_EDGES: &[(&str, &str)] = &[
     ("python-is-python3", "python3"),
 ];
 
+/// Groups of the package set: (group name, store path name, members in unpacking order).
+/// A group is one store path; packages that depend on a member depend on the group.
+pub const MANUAL_GROUPS: &[(&str, &str, &[&str])] = &[
+    // nixpkgs' python3: the interpreter, its standard library, `python3` and `python`
+    (
+        "python311",
+        "python3",
+        &[
+            "python3.11-minimal",
+            "libpython3.11-minimal",
+            "libpython3.11-stdlib",
+            "python3-minimal",
+            "python-is-python3",
+        ],
+    ),
+    // nixpkgs' glibc
+    ("glibc", "glibc", &["libc6"]),
+];
+
+fn priority_rank(p: &str) -> u8 {
+    match p {
+        "required" => 0,
+        "important" => 1,
+        "standard" => 2,
+        "optional" => 3,
+        "extra" => 4,
+        _ => 5,
+    }
+}
+
 /// One stanza of a `Packages` index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stanza {
@@ -74,6 +104,7 @@ pub struct Stanza {
     pub depends: String,
     pub pre_depends: String,
     pub provides: String,
+    pub priority: String,
     pub archive: String,
 }
 
@@ -202,6 +233,7 @@ pub fn parse_packages(text: &str, archive: &str) -> Result<Vec<Stanza>> {
             depends: get("Depends"),
             pre_depends: get("Pre-Depends"),
             provides: get("Provides"),
+            priority: get("Priority"),
             size,
             sha256,
             package,
@@ -318,6 +350,12 @@ impl Universe {
             }
         }
         if let Some(ps) = self.provides.get(&d.name) {
+            let mut ps: Vec<&(String, Option<String>)> = ps.iter().collect();
+            ps.sort_by(|a, b| {
+                priority_rank(&self.packages[&a.0].priority)
+                    .cmp(&priority_rank(&self.packages[&b.0].priority))
+                    .then(a.0.cmp(&b.0))
+            });
             for (p, pv) in ps {
                 let ok = match (&d.constraint, pv) {
                     (None, _) => true,
@@ -332,12 +370,223 @@ impl Universe {
         out
     }
 
-    /// Resolves the roots transitively. Returns each selected package with its resolved,
-    /// pruned direct runtime dependencies.
-    pub fn resolve(&self, roots: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
-        let mut selected: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut queue: VecDeque<String> = VecDeque::new();
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
+    /// The resolved, pruned direct runtime dependencies of one package, independent of
+    /// any other choice (so that every package has one store path): each group of
+    /// `Pre-Depends` and `Depends` is satisfied by its first alternative that some package
+    /// satisfies — the real package of that name when its version fits, else the providers
+    /// of the virtual name, by `Priority` (required, important, standard, optional, extra)
+    /// and then by name. Groups naming a [`PRUNED`] package and [`DROPPED_EDGES`] are left
+    /// out. A group nothing satisfies is returned as text in the second list.
+    pub fn direct_deps(&self, name: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let s = &self.packages[name];
+        let mut deps = BTreeSet::new();
+        let mut unsatisfied = Vec::new();
+        let mut groups =
+            parse_depends(&s.pre_depends).with_context(|| format!("Pre-Depends of {name}"))?;
+        groups.extend(parse_depends(&s.depends).with_context(|| format!("Depends of {name}"))?);
+        for g in groups {
+            if g.iter().any(|d| PRUNED.contains(&d.name.as_str())) {
+                continue;
+            }
+            let Some(pick) = g.iter().find_map(|d| self.candidates(d).into_iter().next()) else {
+                let txt: Vec<String> = g
+                    .iter()
+                    .map(|d| match &d.constraint {
+                        Some((r, v)) => format!("{} ({r:?} {v})", d.name),
+                        None => d.name.clone(),
+                    })
+                    .collect();
+                unsatisfied.push(format!(
+                    "cannot satisfy dependency `{}` of {name} {}",
+                    txt.join(" | "),
+                    s.version
+                ));
+                continue;
+            };
+            if pick == name
+                || PRUNED.contains(&pick.as_str())
+                || DROPPED_EDGES.contains(&(name, pick.as_str()))
+            {
+                continue;
+            }
+            deps.insert(pick);
+        }
+        Ok((deps.into_iter().collect(), unsatisfied))
+    }
+
+    /// The whole archive as a lock: every package with its direct dependencies as keys,
+    /// the package set's [`MANUAL_GROUPS`], and one group per dependency cycle (named after
+    /// the member most depended on from outside it). Also returns the unsatisfiable
+    /// dependencies (package -> messages).
+    pub fn index(&self) -> Result<(DebianLock, BTreeMap<String, Vec<String>>)> {
+        let names: Vec<&str> = self.packages.keys().map(|k| k.as_str()).collect();
+        let id: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut direct: Vec<Vec<usize>> = Vec::with_capacity(names.len());
+        let mut broken = BTreeMap::new();
+        for n in &names {
+            let (d, unsat) = self.direct_deps(n)?;
+            if !unsat.is_empty() {
+                broken.insert(n.to_string(), unsat);
+            }
+            direct.push(d.iter().map(|x| id[x.as_str()]).collect());
+        }
+        // union-find: manual groups first, then every strongly connected component
+        let mut uf: Vec<usize> = (0..names.len()).collect();
+        fn find(uf: &mut [usize], mut x: usize) -> usize {
+            while uf[x] != x {
+                uf[x] = uf[uf[x]];
+                x = uf[x];
+            }
+            x
+        }
+        let mut manual_of: HashMap<usize, usize> = HashMap::new();
+        for (gi, (_, _, members)) in MANUAL_GROUPS.iter().enumerate() {
+            let present: Vec<usize> = members.iter().filter_map(|m| id.get(m).copied()).collect();
+            for w in present.windows(2) {
+                let (a, b) = (find(&mut uf, w[0]), find(&mut uf, w[1]));
+                uf[a] = b;
+            }
+            for m in present {
+                manual_of.insert(m, gi);
+            }
+        }
+        let roots: Vec<usize> = (0..names.len()).map(|i| find(&mut uf, i)).collect();
+        let mut cgraph: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for (i, ds) in direct.iter().enumerate() {
+            let e = cgraph.entry(roots[i]).or_default();
+            for &d in ds {
+                if roots[d] != roots[i] {
+                    e.insert(roots[d]);
+                }
+            }
+        }
+        for comp in sccs(&cgraph) {
+            for w in comp.windows(2) {
+                let (a, b) = (find(&mut uf, w[0]), find(&mut uf, w[1]));
+                uf[a] = b;
+            }
+        }
+        let mut classes: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..names.len() {
+            let r = find(&mut uf, i);
+            classes.entry(r).or_default().push(i);
+        }
+        // reverse dependencies, for naming cycle groups
+        let mut rdeps: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+        for (i, ds) in direct.iter().enumerate() {
+            for &d in ds {
+                rdeps[d].push(i);
+            }
+        }
+        let mut key: Vec<Option<String>> = vec![None; names.len()];
+        let mut groups = BTreeMap::new();
+        let mut group_pname: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for members in classes.values() {
+            let manual: BTreeSet<usize> = members
+                .iter()
+                .filter_map(|m| manual_of.get(m).copied())
+                .collect();
+            if members.len() == 1 && manual.is_empty() {
+                continue;
+            }
+            if manual.len() > 1 {
+                let gs: Vec<&str> = manual.iter().map(|g| MANUAL_GROUPS[*g].0).collect();
+                bail!(
+                    "the package groups {} fall into one dependency cycle",
+                    gs.join(" and ")
+                );
+            }
+            let mut ordered: Vec<usize> = Vec::new();
+            let (gname, pname) = if let Some(&g) = manual.iter().next() {
+                let (gname, pname, list) = MANUAL_GROUPS[g];
+                ordered.extend(list.iter().filter_map(|m| id.get(m).copied()));
+                (
+                    gname.to_string(),
+                    (pname != gname).then(|| pname.to_string()),
+                )
+            } else {
+                let inside: BTreeSet<usize> = members.iter().copied().collect();
+                let outside_rdeps =
+                    |m: usize| rdeps[m].iter().filter(|i| !inside.contains(i)).count();
+                let best = *members
+                    .iter()
+                    .max_by(|a, b| {
+                        outside_rdeps(**a)
+                            .cmp(&outside_rdeps(**b))
+                            .then(names[**b].len().cmp(&names[**a].len()))
+                            .then(names[**b].cmp(names[**a]))
+                    })
+                    .expect("a class has members");
+                ordered.push(best);
+                (names[best].to_string(), None)
+            };
+            let mut rest: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|m| !ordered.contains(m))
+                .collect();
+            rest.sort_by_key(|m| names[*m]);
+            ordered.extend(rest);
+            for m in &ordered {
+                key[*m] = Some(gname.clone());
+            }
+            group_pname.insert(gname.clone(), pname);
+            groups.insert(gname, ordered);
+        }
+        let key_of = |i: usize| key[i].clone().unwrap_or_else(|| names[i].to_string());
+        let mut packages = BTreeMap::new();
+        for (i, n) in names.iter().enumerate() {
+            let s = &self.packages[*n];
+            let own = key_of(i);
+            let depends: BTreeSet<String> = direct[i]
+                .iter()
+                .map(|d| key_of(*d))
+                .filter(|k| *k != own)
+                .collect();
+            packages.insert(
+                n.to_string(),
+                DebEntry {
+                    version: s.version.clone(),
+                    archive: s.archive.clone(),
+                    path: s.filename.clone(),
+                    sha256: s.sha256.clone(),
+                    size: s.size,
+                    depends: depends.into_iter().collect(),
+                    group: key[i].clone(),
+                },
+            );
+        }
+        let groups = groups
+            .into_iter()
+            .map(|(g, ms)| {
+                let depends: BTreeSet<String> = ms
+                    .iter()
+                    .flat_map(|m| packages[names[*m]].depends.iter().cloned())
+                    .collect();
+                let entry = GroupEntry {
+                    members: ms.iter().map(|m| names[*m].to_string()).collect(),
+                    depends: depends.into_iter().collect(),
+                    pname: group_pname[&g].clone(),
+                };
+                (g, entry)
+            })
+            .collect();
+        let lock = DebianLock {
+            suites: SUITES.iter().map(|s| s.0.to_string()).collect(),
+            packages,
+            groups,
+        };
+        lock.check()
+            .context("the archive index breaks the lock's contract")?;
+        Ok((lock, broken))
+    }
+
+    /// The part of the index the roots need: the store paths holding them and their
+    /// dependencies, with every member of each group. A root that is no package (a virtual
+    /// name) stands for its first provider. Unsatisfiable dependencies in that part are errors.
+    pub fn resolve(&self, roots: &[String]) -> Result<DebianLock> {
+        let (index, broken) = self.index()?;
+        let mut want: Vec<String> = Vec::new();
         for r in roots {
             let c = self.candidates(&Dep {
                 name: r.clone(),
@@ -349,68 +598,123 @@ impl Universe {
                     SUITES.map(|s| s.0).join(", ")
                 ))
             })?;
-            if wanted.insert(first.clone()) {
-                queue.push_back(first.clone());
-            }
+            want.push(index.key_of(first).to_string());
         }
-        while let Some(name) = queue.pop_front() {
-            if selected.contains_key(&name) {
+        Ok(subset(&index, &want, &broken)?)
+    }
+}
+
+/// The closure of `keys` in `index` (keys of store paths), with every member of each group.
+pub fn subset(
+    index: &DebianLock,
+    keys: &[String],
+    broken: &BTreeMap<String, Vec<String>>,
+) -> Result<DebianLock> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut queue: VecDeque<String> = keys.iter().cloned().collect();
+    while let Some(k) = queue.pop_front() {
+        if !seen.insert(k.clone()) {
+            continue;
+        }
+        for d in index.key_depends(&k) {
+            queue.push_back(d.clone());
+        }
+    }
+    let mut out = DebianLock {
+        suites: index.suites.clone(),
+        packages: BTreeMap::new(),
+        groups: BTreeMap::new(),
+    };
+    for k in &seen {
+        let members: Vec<String> = match index.groups.get(k) {
+            Some(g) => {
+                out.groups.insert(k.clone(), g.clone());
+                g.members.clone()
+            }
+            None => vec![k.clone()],
+        };
+        for m in members {
+            if let Some(msgs) = broken.get(&m) {
+                return Err(LockError::Resolve(msgs.join("; ")).into());
+            }
+            let e = index
+                .packages
+                .get(&m)
+                .ok_or_else(|| anyhow!("`{m}` is not in the index"))?;
+            out.packages.insert(m, e.clone());
+        }
+    }
+    out.check()?;
+    Ok(out)
+}
+
+/// Strongly connected components with more than one node (iterative Tarjan).
+fn sccs(g: &BTreeMap<usize, BTreeSet<usize>>) -> Vec<Vec<usize>> {
+    let adj: HashMap<usize, Vec<usize>> = g
+        .iter()
+        .map(|(k, v)| (*k, v.iter().copied().collect()))
+        .collect();
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut low: HashMap<usize, usize> = HashMap::new();
+    let mut on: HashSet<usize> = HashSet::new();
+    let mut stack: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    let mut counter = 0;
+    let empty = Vec::new();
+    for &start in g.keys() {
+        if index.contains_key(&start) {
+            continue;
+        }
+        // (node, next edge position)
+        let mut work: Vec<(usize, usize)> = vec![(start, 0)];
+        index.insert(start, counter);
+        low.insert(start, counter);
+        counter += 1;
+        stack.push(start);
+        on.insert(start);
+        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
+            let edges = adj.get(&v).unwrap_or(&empty);
+            if *pos < edges.len() {
+                let w = edges[*pos];
+                *pos += 1;
+                if !index.contains_key(&w) {
+                    index.insert(w, counter);
+                    low.insert(w, counter);
+                    counter += 1;
+                    stack.push(w);
+                    on.insert(w);
+                    work.push((w, 0));
+                } else if on.contains(&w) {
+                    let lw = index[&w];
+                    let lv = low.get_mut(&v).expect("visited");
+                    *lv = (*lv).min(lw);
+                }
                 continue;
             }
-            let s = &self.packages[&name];
-            let mut deps = BTreeSet::new();
-            let mut groups =
-                parse_depends(&s.pre_depends).with_context(|| format!("Pre-Depends of {name}"))?;
-            groups.extend(parse_depends(&s.depends).with_context(|| format!("Depends of {name}"))?);
-            for g in groups {
-                if g.iter().any(|d| PRUNED.contains(&d.name.as_str())) {
-                    continue;
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                let lv = low[&v];
+                let lp = low.get_mut(&parent).expect("visited");
+                *lp = (*lp).min(lv);
+            }
+            if low[&v] == index[&v] {
+                let mut comp = Vec::new();
+                loop {
+                    let w = stack.pop().expect("on stack");
+                    on.remove(&w);
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
                 }
-                let mut cands = Vec::new();
-                for d in &g {
-                    cands.extend(self.candidates(d));
-                }
-                let pick = cands
-                    .iter()
-                    .find(|c| wanted.contains(*c))
-                    .or(cands.first())
-                    .cloned()
-                    .ok_or_else(|| {
-                        let txt: Vec<String> = g
-                            .iter()
-                            .map(|d| match &d.constraint {
-                                Some((r, v)) => format!("{} ({r:?} {v})", d.name),
-                                None => d.name.clone(),
-                            })
-                            .collect();
-                        LockError::Resolve(format!(
-                            "cannot satisfy dependency `{}` of {name} {}",
-                            txt.join(" | "),
-                            s.version
-                        ))
-                    })?;
-                if pick == name || PRUNED.contains(&pick.as_str()) {
-                    continue;
-                }
-                if DROPPED_EDGES.contains(&(name.as_str(), pick.as_str())) {
-                    continue;
-                }
-                deps.insert(pick.clone());
-                if wanted.insert(pick.clone()) {
-                    queue.push_back(pick);
+                if comp.len() > 1 {
+                    comp.sort();
+                    out.push(comp);
                 }
             }
-            selected.insert(name, deps.into_iter().collect());
         }
-        if let Some(c) = find_cycle(selected.iter().map(|(k, v)| (k.as_str(), v.as_slice()))) {
-            return Err(LockError::Resolve(format!(
-                "dependency cycle {} is not in the updater's list of dropped edges (debian::DROPPED_EDGES)",
-                c.join(" -> ")
-            ))
-            .into());
-        }
-        Ok(selected)
     }
+    out
 }
 
 /// Downloads, verifies and parses the three suites.
@@ -469,26 +773,6 @@ impl DebianSource<'_> {
     }
 }
 
-/// Lock entries for a resolution.
-pub fn entries(u: &Universe, sel: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, DebEntry> {
-    sel.iter()
-        .map(|(name, deps)| {
-            let s = &u.packages[name];
-            (
-                name.clone(),
-                DebEntry {
-                    version: s.version.clone(),
-                    archive: s.archive.clone(),
-                    path: s.filename.clone(),
-                    sha256: s.sha256.clone(),
-                    size: s.size,
-                    depends: deps.clone(),
-                },
-            )
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,6 +788,7 @@ mod tests {
             depends: dep.into(),
             pre_depends: pre.into(),
             provides: prov.into(),
+            priority: "optional".into(),
             archive: "debian".into(),
         }
     }
@@ -555,7 +840,7 @@ mod tests {
             .resolve(&["bash".into(), "py".into(), "libgcc-s1".into()])
             .unwrap();
         assert_eq!(
-            sel.keys().collect::<Vec<_>>(),
+            sel.packages.keys().collect::<Vec<_>>(),
             vec![
                 "bash",
                 "libc6",
@@ -566,17 +851,36 @@ mod tests {
                 "py"
             ]
         );
-        assert_eq!(sel["bash"], vec!["libc6", "libtinfo6"]);
-        assert!(sel["libc6"].is_empty());
-        assert_eq!(sel["py"], vec!["libffi8", "postfix"]);
+        assert_eq!(sel.packages["bash"].depends, vec!["glibc", "libtinfo6"]);
+        assert_eq!(sel.packages["libc6"].group.as_deref(), Some("glibc"));
+        assert!(sel.groups["glibc"].depends.is_empty());
+        assert_eq!(sel.packages["py"].depends, vec!["libffi8", "postfix"]);
         let e = u.resolve(&["old".into()]).unwrap_err().to_string();
         assert!(e.contains("libc6 (Ge 3)"), "{e}");
         let e = u.resolve(&["nope".into()]).unwrap_err().to_string();
         assert!(e.contains("nope"), "{e}");
-        let u = Universe::from_stanzas(vec![st("a", "1", "b", "", ""), st("b", "1", "a", "", "")])
-            .unwrap();
-        let e = u.resolve(&["a".into()]).unwrap_err().to_string();
-        assert!(e.contains("a -> b -> a"), "{e}");
+        // a dependency cycle becomes one group, named after the member most depended on
+        let u = Universe::from_stanzas(vec![
+            st("a", "1", "b", "", ""),
+            st("b", "1", "a, c", "", ""),
+            st("c", "1", "", "", ""),
+            st("user", "1", "b", "", ""),
+        ])
+        .unwrap();
+        let sel = u.resolve(&["user".into()]).unwrap();
+        assert_eq!(sel.groups["b"].members, vec!["b", "a"]);
+        assert_eq!(sel.groups["b"].depends, vec!["c"]);
+        assert_eq!(sel.packages["user"].depends, vec!["b"]);
+        assert_eq!(sel.packages["a"].group.as_deref(), Some("b"));
+        // the choice of an alternative does not depend on what else is wanted
+        let u = Universe::from_stanzas(vec![
+            st("x", "1", "p | q", "", ""),
+            st("p", "1", "", "", ""),
+            st("q", "1", "", "", ""),
+        ])
+        .unwrap();
+        let sel = u.resolve(&["q".into(), "x".into()]).unwrap();
+        assert_eq!(sel.packages["x"].depends, vec!["p"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::error::LockError;
 
 pub struct Http {
-    agent: ureq::Agent,
+    client: reqwest::blocking::Client,
 }
 
 impl Default for Http {
@@ -18,13 +18,14 @@ impl Default for Http {
 
 impl Http {
     pub fn new() -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .try_proxy_from_env(true)
-            .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(180))
+        // reqwest reads HTTP(S)_PROXY / NO_PROXY from the environment by default.
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(600))
             .user_agent("rnix-update-lock")
-            .build();
-        Http { agent }
+            .build()
+            .unwrap_or_else(|_| reqwest::blocking::Client::new());
+        Http { client }
     }
 
     /// GET `url`; `what` names the object in errors (e.g. "libc6 2.36-9 (pool/…/libc6….deb)").
@@ -42,52 +43,46 @@ impl Http {
                 }),
             };
         }
+        let transport = |e: &dyn std::fmt::Display| LockError::Transport {
+            url: url.to_string(),
+            msg: e.to_string(),
+        };
         // transient failures (connection errors, 5xx) are retried a few times
         let mut attempt = 0;
-        let result = loop {
+        let resp = loop {
             attempt += 1;
-            let mut req = self.agent.get(url);
+            let mut req = self.client.get(url);
             if let Some(a) = accept {
-                req = req.set("Accept", a);
+                req = req.header("Accept", a);
             }
-            let r = req.call();
+            let r = req.send();
             let transient = match &r {
-                Err(ureq::Error::Transport(_)) => true,
-                Err(ureq::Error::Status(s, _)) => *s >= 500,
-                Ok(_) => false,
+                Err(_) => true,
+                Ok(resp) => resp.status().is_server_error(),
             };
             if !transient || attempt >= 3 {
-                break r;
+                break r.map_err(|e| transport(&e))?;
             }
             std::thread::sleep(Duration::from_secs(attempt));
         };
-        match result {
-            Ok(resp) => {
-                let mut buf = Vec::new();
-                resp.into_reader()
-                    .take(2 << 30)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| LockError::Transport {
-                        url: url.to_string(),
-                        msg: e.to_string(),
-                    })?;
-                Ok(buf)
-            }
-            Err(ureq::Error::Status(404, _)) | Err(ureq::Error::Status(410, _)) => {
-                Err(LockError::NotOnMirror {
-                    what: what.to_string(),
-                    url: url.to_string(),
-                })
-            }
-            Err(ureq::Error::Status(status, _)) => Err(LockError::Http {
+        let status = resp.status().as_u16();
+        if status == 404 || status == 410 {
+            return Err(LockError::NotOnMirror {
+                what: what.to_string(),
+                url: url.to_string(),
+            });
+        }
+        if !resp.status().is_success() {
+            return Err(LockError::Http {
                 url: url.to_string(),
                 status,
-            }),
-            Err(e) => Err(LockError::Transport {
-                url: url.to_string(),
-                msg: e.to_string(),
-            }),
+            });
         }
+        let mut buf = Vec::new();
+        resp.take(2 << 30)
+            .read_to_end(&mut buf)
+            .map_err(|e| transport(&e))?;
+        Ok(buf)
     }
 }
 

@@ -24,10 +24,10 @@ pub mod openpgp;
 pub mod pypi;
 
 pub use error::LockError;
-pub use model::{DebEntry, DebianLock, LockFile, PypiEntry, Roots};
+pub use model::{DebEntry, DebianLock, GroupEntry, LockFile, PypiEntry, Roots};
 pub mod update;
 
-pub use update::{update, UpdateOptions};
+pub use update::{update, update_all, Update, UpdateOptions};
 
 /// The error a fetcher should report when a pinned `.deb` or wheel is gone from the
 /// mirror (HTTP 404): it names the file and says how to refresh the lock.

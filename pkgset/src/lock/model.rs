@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub const LOCK_VERSION: u32 = 1;
+pub const LOCK_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockFile {
@@ -19,6 +19,23 @@ pub struct LockFile {
 pub struct DebianLock {
     pub suites: Vec<String>,
     pub packages: BTreeMap<String, DebEntry>,
+    /// Packages that share one store path: the package set's groups (`python311`, `glibc`)
+    /// and every dependency cycle of the archive (store paths cannot refer to each other in
+    /// a cycle). Keyed by the group's name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, GroupEntry>,
+}
+
+/// A store path holding several Debian packages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEntry {
+    /// The packages, in unpacking order; the first gives the store path's version.
+    pub members: Vec<String>,
+    /// Direct dependencies of the group: keys (see [`DebianLock::keys`]), sorted.
+    pub depends: Vec<String>,
+    /// The store path's name when it is not the group's name (`python311` -> `python3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pname: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +46,12 @@ pub struct DebEntry {
     pub path: String,
     pub sha256: String,
     pub size: u64,
+    /// Direct dependencies: keys (see [`DebianLock::keys`]), sorted. For a member of a
+    /// group, its own dependencies outside the group (the group's are their union).
     pub depends: Vec<String>,
+    /// The group whose store path holds this package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +66,116 @@ pub struct PypiEntry {
 impl DebEntry {
     pub fn url(&self) -> String {
         format!("mirror://{}/{}", self.archive, self.path)
+    }
+}
+
+/// Where the archive index lives in the repository (relative to its root).
+pub const INDEX_PATH: &str = "snapshot/debian-bookworm.json.zst";
+
+impl DebianLock {
+    /// The archive index as the repository stores it: compact JSON with sorted keys,
+    /// compressed with zstd.
+    pub fn to_index_bytes(&self) -> Result<Vec<u8>> {
+        let v = sort_keys(serde_json::to_value(self).context("serialising the index")?);
+        let json = serde_json::to_vec(&v).context("serialising the index")?;
+        zstd::encode_all(&json[..], 19).context("compressing the index")
+    }
+
+    /// Reads and checks an index written by [`DebianLock::to_index_bytes`].
+    pub fn from_index_bytes(b: &[u8]) -> Result<Self> {
+        let json = zstd::decode_all(b).context("decompressing the Debian index")?;
+        let l: DebianLock = serde_json::from_slice(&json).context("parsing the Debian index")?;
+        l.check().context("checking the Debian index")?;
+        Ok(l)
+    }
+
+    /// Writes the index atomically.
+    pub fn write_index(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_index_bytes()?;
+        write_atomic(path, &bytes)
+    }
+
+    /// The names of store paths: every group, and every package outside a group.
+    pub fn is_key(&self, name: &str) -> bool {
+        self.groups.contains_key(name) || self.packages.get(name).is_some_and(|p| p.group.is_none())
+    }
+
+    /// The key of the store path holding package `name`.
+    pub fn key_of<'a>(&'a self, name: &'a str) -> &'a str {
+        match self.packages.get(name).and_then(|p| p.group.as_deref()) {
+            Some(g) => g,
+            None => name,
+        }
+    }
+
+    /// The direct dependencies (keys) of the store path `key`.
+    pub fn key_depends(&self, key: &str) -> &[String] {
+        if let Some(g) = self.groups.get(key) {
+            return &g.depends;
+        }
+        self.packages
+            .get(key)
+            .map(|p| p.depends.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Checks the contract: well-formed hashes and archives, groups that list their
+    /// members and whose members name them, closed `depends` over keys, acyclic.
+    pub fn check(&self) -> Result<()> {
+        for (name, p) in &self.packages {
+            check_sha(&p.sha256, name)?;
+            if p.archive != "debian" && p.archive != "debian-security" {
+                anyhow::bail!("{name}: unknown archive `{}`", p.archive);
+            }
+            if let Some(g) = &p.group {
+                let ok = self
+                    .groups
+                    .get(g)
+                    .is_some_and(|ge| ge.members.iter().any(|m| m == name));
+                if !ok {
+                    anyhow::bail!("Debian package {name} names group {g}, which does not list it");
+                }
+            }
+            for d in &p.depends {
+                if !self.is_key(d) {
+                    anyhow::bail!("Debian package {name} depends on {d}, which is not locked (or is inside a group)");
+                }
+            }
+        }
+        for (g, ge) in &self.groups {
+            if self
+                .packages
+                .get(g)
+                .is_some_and(|p| p.group.as_deref() != Some(g))
+            {
+                anyhow::bail!("group {g} has the name of a package outside it");
+            }
+            if ge.members.is_empty() {
+                anyhow::bail!("group {g} has no members");
+            }
+            for m in &ge.members {
+                match self.packages.get(m) {
+                    Some(p) if p.group.as_deref() == Some(g) => {}
+                    _ => anyhow::bail!("group {g}: member {m} is not locked as a member of it"),
+                }
+            }
+            for d in &ge.depends {
+                if !self.is_key(d) || d == g {
+                    anyhow::bail!("group {g} depends on {d}, which is not a locked key");
+                }
+            }
+        }
+        let keys: Vec<&str> = self
+            .packages
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| self.is_key(k) && !self.groups.contains_key(*k))
+            .chain(self.groups.keys().map(|k| k.as_str()))
+            .collect();
+        if let Some(cycle) = find_cycle(keys.iter().map(|k| (*k, self.key_depends(k)))) {
+            anyhow::bail!("Debian dependency cycle: {}", cycle.join(" -> "));
+        }
+        Ok(())
     }
 }
 
@@ -84,39 +216,13 @@ impl LockFile {
 
     /// Writes atomically (temporary file + rename) so a failed run leaves no partial file.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        std::io::Write::write_all(&mut tmp, self.to_json_string().as_bytes())?;
-        tmp.persist(path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        write_atomic(path, self.to_json_string().as_bytes())
     }
 
-    /// Checks the contract: closed `depends`, acyclic Debian graph, well-formed hashes.
+    /// Checks the contract: the Debian part ([`DebianLock::check`]), closed PyPI `depends`,
+    /// well-formed hashes.
     pub fn check(&self) -> Result<()> {
-        for (name, p) in &self.debian.packages {
-            check_sha(&p.sha256, name)?;
-            if p.archive != "debian" && p.archive != "debian-security" {
-                anyhow::bail!("{name}: unknown archive `{}`", p.archive);
-            }
-            for d in &p.depends {
-                if !self.debian.packages.contains_key(d) {
-                    anyhow::bail!("Debian package {name} depends on {d}, which is not locked");
-                }
-            }
-        }
-        if let Some(cycle) = find_cycle(
-            self.debian
-                .packages
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.depends.as_slice())),
-        ) {
-            anyhow::bail!("Debian dependency cycle: {}", cycle.join(" -> "));
-        }
+        self.debian.check()?;
         for (name, p) in &self.pypi {
             check_sha(&p.sha256, name)?;
             for d in &p.depends {
@@ -127,6 +233,25 @@ impl LockFile {
         }
         Ok(())
     }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn check_sha(s: &str, name: &str) -> Result<()> {

@@ -97,8 +97,22 @@ fn fetch_verified(
     Ok(b.len() as u64)
 }
 
+/// What an update produces: the lock (the roots' part of the archive, and the PyPI
+/// resolution) and, when Debian roots were given, the index of the whole archive.
+pub struct Update {
+    pub lock: LockFile,
+    pub index: Option<DebianLock>,
+    /// Packages of the index with a dependency nothing in the archive satisfies.
+    pub broken: BTreeMap<String, Vec<String>>,
+}
+
 /// Runs the whole update; returns the lock without writing it.
 pub fn update(opts: &UpdateOptions) -> Result<LockFile> {
+    Ok(update_all(opts)?.lock)
+}
+
+/// Runs the whole update; returns the lock and the archive index without writing them.
+pub fn update_all(opts: &UpdateOptions) -> Result<Update> {
     let http = Http::new();
     let log = |m: String| {
         if opts.verbose {
@@ -106,7 +120,13 @@ pub fn update(opts: &UpdateOptions) -> Result<LockFile> {
         }
     };
     // --- Debian
-    let mut packages = BTreeMap::new();
+    let mut debian_lock = DebianLock {
+        suites: debian::SUITES.iter().map(|s| s.0.to_string()).collect(),
+        packages: BTreeMap::new(),
+        groups: BTreeMap::new(),
+    };
+    let mut index = None;
+    let mut broken = BTreeMap::new();
     if !opts.roots.debian.is_empty() {
         let mirrors = match &opts.mirrors {
             Some(m) => m.clone(),
@@ -124,13 +144,21 @@ pub fn update(opts: &UpdateOptions) -> Result<LockFile> {
         };
         log("fetching and verifying InRelease and Packages.xz of bookworm, bookworm-updates, bookworm-security".into());
         let universe = src.fetch_universe()?;
-        let sel = universe.resolve(&opts.roots.debian)?;
-        packages = debian::entries(&universe, &sel);
+        let (full, bad) = universe.index()?;
         log(format!(
-            "resolved {} Debian packages; verifying the .deb files",
-            packages.len()
+            "indexed {} Debian packages ({} groups; {} with a dependency nothing satisfies)",
+            full.packages.len(),
+            full.groups.len(),
+            bad.len()
         ));
-        for (name, e) in &packages {
+        debian_lock = universe.resolve(&opts.roots.debian)?;
+        log(format!(
+            "resolved {} Debian packages for the roots; verifying their .deb files",
+            debian_lock.packages.len()
+        ));
+        index = Some(full);
+        broken = bad;
+        for (name, e) in &debian_lock.packages {
             let url = join(mirrors.for_archive(&e.archive), &e.path);
             let what = format!("Debian package {name} {} ({})", e.version, e.path);
             fetch_verified(
@@ -174,12 +202,13 @@ pub fn update(opts: &UpdateOptions) -> Result<LockFile> {
     }
     let lock = LockFile {
         version: LOCK_VERSION,
-        debian: DebianLock {
-            suites: debian::SUITES.iter().map(|s| s.0.to_string()).collect(),
-            packages,
-        },
+        debian: debian_lock,
         pypi,
     };
     lock.check()?;
-    Ok(lock)
+    Ok(Update {
+        lock,
+        index,
+        broken,
+    })
 }
