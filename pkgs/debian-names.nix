@@ -1,5 +1,7 @@
 # nixpkgs attribute names of Debian bookworm packages: `pkgs.<name>` is the store path that
-# holds the Debian package (with its dependencies as further store paths). Attributes that
+# holds the Debian package (with its dependencies as further store paths). A list names
+# several Debian packages that nixpkgs has in one package (redis-server and redis-cli): the
+# attribute joins them (symlinks, like symlinkJoin), the first giving name and version. Attributes that
 # the package set defines itself (python3, cacert, openssl, stdenv's tools, ...) take
 # precedence. Every Debian package is also `pkgs.debian.<debian name>`.
 {
@@ -225,12 +227,12 @@
   lzo = "liblzo2-2";
   man = "man-db";
   man-db = "man-db";
-  mariadb = "mariadb-server";
+  mariadb = [ "mariadb-server" "mariadb-client" ];
   mariadb-connector-c = "libmariadb3";
   maven = "maven";
   mawk = "mawk";
   mdadm = "mdadm";
-  memcached = "memcached";
+  memcached = [ "memcached" ];
   mercurial = "mercurial";
   meson = "meson";
   more = "util-linux";
@@ -239,7 +241,7 @@
   mpfr = "libmpfr6";
   mpg123 = "mpg123";
   mtr = "mtr-tiny";
-  mysql = "mariadb-server";
+  mysql = [ "mariadb-server" "mariadb-client" ];
   nagios = "nagios4";
   nano = "nano";
   ncdu = "ncdu";
@@ -284,7 +286,7 @@
   pcre = "libpcre3";
   pcre2 = "libpcre2-8-0";
   perl = "perl";
-  php = "php8.2-cli";
+  php = [ "php8.2-cli" ];
   php82 = "php8.2-cli";
   pigz = "pigz";
   pkg-config = "pkgconf";
@@ -309,13 +311,13 @@
   racket = "racket";
   rclone = "rclone";
   readline = "libreadline8";
-  redis = "redis-server";
+  redis = [ "redis-server" "redis-tools" ];
   restic = "restic";
   ripgrep = "ripgrep";
   rocksdb = "librocksdb7.8";
   rsync = "rsync";
   rsyslog = "rsyslog";
-  ruby = "ruby";
+  ruby = [ "ruby3.1" "ruby" ];
   ruby_3_1 = "ruby3.1";
   runc = "runc";
   runit = "runit";

@@ -125,6 +125,9 @@ let
         name = "${pname}-${storeVersion main.version}";
         inherit system;
         builder = "builtin:rnix-deb";
+        # What the builtin builder does to the .debs (relocation, ELF patching, install-time
+        # links): raised when that changes, so that earlier outputs are not reused.
+        rnixDebVersion = "2";
         debs = map fetchDeb members;
         deps = map byKey (closureKeys key);
         glibc = if key == "glibc" then "" else byKey "glibc";

@@ -17,7 +17,24 @@ let
     bzip2-bin = "bzip2";
     sqlite-bin = "sqlite3";
   };
-  debianPackages = builtins.mapAttrs (_: debian.get) debianNames;
+  debianPackages = builtins.mapAttrs (_: debs:
+    if builtins.isList debs then joinDebian debs else debian.get debs) debianNames;
+
+  # Several Debian packages as one (nixpkgs' redis has redis-cli, Debian's redis-tools).
+  joinDebian = debs:
+    let
+      main = debian.get (lib.head debs);
+      joined = self.buildEnv {
+        name = main.name;
+        paths = map debian.get debs;
+        ignoreCollisions = true;
+      };
+    in
+    joined // {
+      inherit (main) pname version debianVersion meta;
+      debianPackages = lib.concatMap (d: (debian.get d).debianPackages) debs;
+      passthru = { };
+    };
 
   # nixpkgs names that Debian bookworm has no package for: one clear error each.
   unavailable = builtins.listToAttrs (map
@@ -106,6 +123,20 @@ unavailable
   # ships them as libssl3 (so `lib.getLib openssl` / makeLibraryPath work).
   openssl = debian.get "openssl"
     // lib.optionalAttrs (debian.has "libssl3") { lib = debian.get "libssl3"; };
+
+  # nixpkgs' nginx has its configuration files in conf/ (`include ${nginx}/conf/mime.types`);
+  # Debian ships them in nginx-common.
+  nginx =
+    let main = debian.get "nginx"; in
+    self.buildEnv {
+      name = main.name;
+      paths = [ main (debian.get "nginx-common") ];
+      nativeBuildInputs = [ self.coreutils ];
+      postBuild = "ln -s etc/nginx \"$out/conf\"";
+    } // {
+      inherit (main) pname version debianVersion meta;
+      debianPackages = [ "nginx" "nginx-common" ];
+    };
 
   bashInteractive = self.bash;
   patch = self.gnupatch;

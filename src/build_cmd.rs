@@ -308,7 +308,9 @@ fn run_inner(args: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// Does any derivation that has to be built use `/bin/sh` (as builder or in its arguments)?
+/// Does any derivation that has to be built run a program in the sandbox? Such builds get
+/// `/bin/sh`, as Nix's sandbox has it (its default `sandbox-paths`): programs call it through
+/// `system()`/`popen()` (postgres' initdb does).
 fn needs_bin_sh(store: &LocalStore, drvs: &[StorePath]) -> Result<bool> {
     let mut seen = std::collections::BTreeSet::new();
     let mut todo: Vec<StorePath> = drvs.to_vec();
@@ -328,7 +330,7 @@ fn needs_bin_sh(store: &LocalStore, drvs: &[StorePath]) -> Result<bool> {
         if all_valid {
             continue;
         }
-        if drv.builder == "/bin/sh" || drv.args.iter().any(|a| a.contains("/bin/sh")) {
+        if !drv.builder.starts_with("builtin:") {
             return Ok(true);
         }
         for i in drv.input_drvs.keys() {

@@ -369,8 +369,9 @@ fn finish_root(
     modes: tree::DirModes,
     runner: &dyn ScriptRunner,
 ) -> Result<(Vec<fakeroot::Owner>, Vec<ClosureEntry>)> {
-    modes.apply()?;
+    modes.apply_writable()?;
     let (scripted, owners) = run_scripts(spec, root, runner)?;
+    modes.restore()?;
     ensure_tmp(root)?;
     let script_refs = if scripted && spec.include_store_paths {
         script_references(spec, root)?

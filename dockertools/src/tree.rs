@@ -87,13 +87,33 @@ fn dev_ino(p: &Path) -> Result<(u64, u64)> {
 pub struct DirModes(Vec<(PathBuf, u32)>);
 
 impl DirModes {
-    pub fn apply(self) -> Result<()> {
-        // Deepest first, so a read-only parent does not block its children.
+    /// The modes with owner write added, so that the scripts (which run as the building
+    /// user, as nixpkgs' `extraCommands`) can create files in copied directories; call
+    /// [`DirModes::restore`] after them.
+    pub fn apply_writable(&self) -> Result<()> {
+        let mut v: Vec<&(PathBuf, u32)> = self.0.iter().collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        for (p, mode) in v {
+            fs::set_permissions(p, fs::Permissions::from_mode(mode | 0o200))
+                .with_context(|| format!("setting mode of {}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The recorded modes, except for directories whose mode a script changed (or removed)
+    /// since [`DirModes::apply_writable`].
+    pub fn restore(self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
         let mut v = self.0;
         v.sort_by(|a, b| b.0.cmp(&a.0));
         for (p, mode) in v {
-            fs::set_permissions(&p, fs::Permissions::from_mode(mode))
-                .with_context(|| format!("setting mode of {}", p.display()))?;
+            let Ok(md) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if md.is_dir() && md.mode() & 0o7777 == (mode | 0o200) {
+                fs::set_permissions(&p, fs::Permissions::from_mode(mode))
+                    .with_context(|| format!("setting mode of {}", p.display()))?;
+            }
         }
         Ok(())
     }

@@ -42,6 +42,10 @@ const PROGRAM_ALIASES: &[(&str, &str, &str)] = &[
     ("ncurses-bin", "reset", "tset"),
 ];
 
+/// Directories whose `<name>/bin` subdirectories hold programs that Debian runs through
+/// alternatives or wrappers (see `DebUnpacker::post_process`).
+const PRIVATE_PROGRAM_DIRS: &[&str] = &["lib/jvm", "lib/postgresql"];
+
 /// Map a path of a Debian package (relative to `/`, without `./`) to its place in a Nix-style
 /// store path. `None` means the path is not installed.
 ///
@@ -165,6 +169,8 @@ pub struct DebArchive {
     pub version: String,
     /// The whole control file.
     pub control: String,
+    /// The `postinst` maintainer script, when there is one.
+    pub postinst: Option<String>,
     data: Vec<u8>,
 }
 
@@ -237,6 +243,7 @@ impl DebArchive {
             control_tar.ok_or_else(|| anyhow!("{}: no control.tar member", path.display()))?;
         let data = data_tar.ok_or_else(|| anyhow!("{}: no data.tar member", path.display()))?;
         let mut control = None;
+        let mut postinst = None;
         let mut tar = tar::Archive::new(&control_tar[..]);
         for e in tar.entries()? {
             let mut e = e?;
@@ -245,6 +252,10 @@ impl DebArchive {
                 let mut s = String::new();
                 e.read_to_string(&mut s)?;
                 control = Some(s);
+            } else if name == "postinst" {
+                let mut b = Vec::new();
+                e.read_to_end(&mut b)?;
+                postinst = Some(String::from_utf8_lossy(&b).into_owned());
             }
         }
         let control = control
@@ -260,6 +271,7 @@ impl DebArchive {
             .ok_or_else(|| anyhow!("{}: control has no Package field", path.display()))?;
         let version = field("Version").unwrap_or_default();
         Ok(DebArchive {
+            postinst,
             package,
             version,
             control,
@@ -285,6 +297,9 @@ pub struct DebUnpacker {
     links: Vec<PendingLink>,
     hardlinks: Vec<(String, String)>,
     packages: Vec<String>,
+    /// `update-alternatives` links of the maintainer scripts: (link, target), both as
+    /// absolute Debian paths.
+    alternatives: Vec<(String, String)>,
     log: Vec<String>,
 }
 
@@ -298,6 +313,7 @@ impl DebUnpacker {
             links: Vec::new(),
             hardlinks: Vec::new(),
             packages: Vec::new(),
+            alternatives: Vec::new(),
             log: Vec::new(),
         })
     }
@@ -328,6 +344,9 @@ impl DebUnpacker {
     /// Unpack an already opened archive.
     pub fn add_archive(&mut self, deb: &DebArchive) -> Result<()> {
         self.packages.push(deb.package.clone());
+        if let Some(script) = &deb.postinst {
+            self.alternatives.extend(alternatives_in(script));
+        }
         let mut tar = tar::Archive::new(&deb.data[..]);
         for entry in tar.entries()? {
             let mut entry = entry?;
@@ -487,6 +506,63 @@ impl DebUnpacker {
                 self.log.push(format!("added bin/{link} -> {target}"));
             }
         }
+        // update-alternatives links of the maintainer scripts, for programs: bin/<link>
+        // -> the target, when the target is in this output and nothing has the name yet
+        let alternatives = std::mem::take(&mut self.alternatives);
+        for (link, target) in alternatives {
+            let (Some(l), Some(t)) = (
+                relocate(link.trim_start_matches('/')),
+                relocate(target.trim_start_matches('/')),
+            ) else {
+                continue;
+            };
+            let Some(name) = l.strip_prefix("bin/") else {
+                continue;
+            };
+            if name.contains('/') || t == l {
+                continue;
+            }
+            if fs::metadata(self.out.join(&t)).is_ok_and(|m| m.is_file())
+                && fs::symlink_metadata(self.out.join(&l)).is_err()
+            {
+                fs::create_dir_all(&bin)?;
+                let rel = relative_path("bin", &t);
+                symlink(&rel, self.out.join(&l))?;
+                self.log
+                    .push(format!("added bin/{name} -> {rel} (update-alternatives)"));
+            }
+        }
+        // Programs kept in a private directory that Debian puts on PATH through alternatives
+        // or wrappers (openjdk's maintainer scripts loop over lib/jvm/<jdk>/bin, postgresql-common's
+        // pg_wrapper runs lib/postgresql/<version>/bin): linked into bin/, as nixpkgs has them
+        let mut progs = Vec::new();
+        for parent in PRIVATE_PROGRAM_DIRS {
+            let Ok(subs) = fs::read_dir(self.out.join(parent)) else {
+                continue;
+            };
+            for sub in subs.flatten() {
+                if !sub.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let dir = format!("{parent}/{}/bin", sub.file_name().to_string_lossy());
+                if let Ok(es) = fs::read_dir(self.out.join(&dir)) {
+                    for e in es.flatten() {
+                        progs.push(format!("{dir}/{}", e.file_name().to_string_lossy()));
+                    }
+                }
+            }
+        }
+        progs.sort();
+        for t in progs {
+            let name = t.rsplit('/').next().unwrap_or_default().to_string();
+            if fs::metadata(self.out.join(&t)).is_ok_and(|m| m.is_file())
+                && fs::symlink_metadata(bin.join(&name)).is_err()
+            {
+                fs::create_dir_all(&bin)?;
+                symlink(relative_path("bin", &t), bin.join(&name))?;
+                self.log.push(format!("added bin/{name} -> {t}"));
+            }
+        }
         if self.packages.iter().any(|p| p == "ca-certificates") {
             let n = generate_ca_bundle(&self.out)?;
             self.log.push(format!(
@@ -495,6 +571,86 @@ impl DebUnpacker {
         }
         Ok(())
     }
+}
+
+/// The `update-alternatives --install LINK NAME PATH PRIORITY` and `--slave LINK NAME PATH`
+/// links of a maintainer script, as (LINK, PATH), when both are literal absolute paths.
+///
+/// ```
+/// let s = "update-alternatives --install /usr/bin/php php /usr/bin/php8.2 82 \\\n  --slave /usr/share/man/man1/php.1.gz php.1.gz /usr/share/man/man1/php8.2.1.gz\n";
+/// assert_eq!(pkgset::deb::alternatives_in(s), vec![
+///     ("/usr/bin/php".to_string(), "/usr/bin/php8.2".to_string()),
+///     ("/usr/share/man/man1/php.1.gz".to_string(), "/usr/share/man/man1/php8.2.1.gz".to_string()),
+/// ]);
+/// let s = "for b in php phar; do\n  update-alternatives --install /usr/bin/${b} ${b} /usr/bin/${b}8.2 82\ndone\n";
+/// assert_eq!(pkgset::deb::alternatives_in(s), vec![
+///     ("/usr/bin/php".to_string(), "/usr/bin/php8.2".to_string()),
+///     ("/usr/bin/phar".to_string(), "/usr/bin/phar8.2".to_string()),
+/// ]);
+/// ```
+pub fn alternatives_in(script: &str) -> Vec<(String, String)> {
+    let joined = script.replace("\\\n", " ");
+    let mut out = Vec::new();
+    // `for VAR in WORDS; do` ... `done` (one level): the calls inside run once per word
+    let mut lp: Option<(String, Vec<String>)> = None;
+    for line in joined.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&"for") && words.get(2) == Some(&"in") {
+            let var = words.get(1).copied().unwrap_or_default().to_string();
+            let vals: Vec<String> = words[3..]
+                .iter()
+                .map(|w| w.trim_end_matches(';'))
+                .take_while(|w| *w != "do")
+                .filter(|w| !w.is_empty())
+                .map(|w| w.to_string())
+                .collect();
+            let literal = vals.iter().all(|v| !v.contains(['$', '`', '*', '"', '\'']));
+            lp = literal.then_some((var, vals));
+            continue;
+        }
+        if words.first().is_some_and(|w| *w == "done" || *w == "done;") {
+            lp = None;
+            continue;
+        }
+        let Some(start) = words
+            .iter()
+            .position(|w| w.ends_with("update-alternatives"))
+        else {
+            continue;
+        };
+        let w = &words[start..];
+        let expansions: Vec<Option<(&str, &str)>> = match &lp {
+            Some((var, vals)) => vals
+                .iter()
+                .map(|v| Some((var.as_str(), v.as_str())))
+                .collect(),
+            None => vec![None],
+        };
+        for exp in expansions {
+            let subst = |t: &str| match exp {
+                Some((var, val)) => t
+                    .replace(&format!("${{{var}}}"), val)
+                    .replace(&format!("${var}"), val),
+                None => t.to_string(),
+            };
+            for i in 0..w.len() {
+                if w[i] == "--install" || w[i] == "--slave" {
+                    let (Some(link), Some(path)) = (w.get(i + 1), w.get(i + 3)) else {
+                        continue;
+                    };
+                    let (link, path) = (subst(link), subst(path));
+                    if link.starts_with('/')
+                        && path.starts_with('/')
+                        && !link.contains('$')
+                        && !path.contains('$')
+                    {
+                        out.push((link, path));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `lib64/<x>` is a compatibility link in Debian: for link targets it means the multiarch dir.

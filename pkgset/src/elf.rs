@@ -217,6 +217,8 @@ pub fn compute_runpath(
 /// Rewrite RUNPATH (removed when `runpath` is empty) and, when given, the interpreter of the
 /// ELF bytes `data`.
 pub fn rewrite(data: &[u8], runpath: &str, interpreter: Option<&str>) -> Result<Vec<u8>> {
+    let normalized = uniform_load_align(data);
+    let data = normalized.as_deref().unwrap_or(data);
     let mut c = arwen::elf::ElfContainer::parse(data)
         .map_err(|e| anyhow!("reading ELF for patching: {e}"))?;
     if runpath.is_empty() {
@@ -233,7 +235,72 @@ pub fn rewrite(data: &[u8], runpath: &str, interpreter: Option<&str>) -> Result<
     let mut out = Vec::with_capacity(data.len() + 4096);
     c.write(&mut out)
         .map_err(|e| anyhow!("writing patched ELF: {e}"))?;
+    check_loadable(&out)?;
     Ok(out)
+}
+
+const PAGE: u64 = 0x1000;
+
+/// The `PT_LOAD` program headers of a 64-bit little-endian ELF: (offset of the header in the
+/// file, p_offset, p_vaddr, p_align).
+fn load_headers(data: &[u8]) -> Option<Vec<(usize, u64, u64, u64)>> {
+    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?));
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    let mut out = Vec::new();
+    for i in 0..phnum {
+        let h = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(h)? == goblin::elf::program_header::PT_LOAD {
+            out.push((h, u64_at(h + 8)?, u64_at(h + 16)?, u64_at(h + 48)?));
+        }
+    }
+    Some(out)
+}
+
+/// When the `PT_LOAD` segments have different alignments (e.g. 0x1000 and 0x2000), a copy
+/// with all of them aligned to the page size: the ELF rewriter gives the segments it adds the
+/// common alignment, and with none it falls back to 1, which the loader rejects ("ELF load
+/// command address/offset not page-aligned"). Offsets stay congruent to addresses modulo
+/// the page size, so the file loads as before.
+fn uniform_load_align(data: &[u8]) -> Option<Vec<u8>> {
+    let loads = load_headers(data)?;
+    let first = loads.first()?.3;
+    if loads.iter().all(|l| l.3 == first) {
+        return None;
+    }
+    if loads
+        .iter()
+        .any(|l| l.3 < PAGE || l.3 % PAGE != 0 || l.1 % PAGE != l.2 % PAGE)
+    {
+        return None;
+    }
+    let mut copy = data.to_vec();
+    for (h, ..) in loads {
+        copy[h + 48..h + 56].copy_from_slice(&PAGE.to_le_bytes());
+    }
+    Some(copy)
+}
+
+/// Every `PT_LOAD` of a rewritten file must be loadable: page-aligned, offset congruent to
+/// address.
+fn check_loadable(data: &[u8]) -> Result<()> {
+    let Some(loads) = load_headers(data) else {
+        return Ok(());
+    };
+    for (_, off, vaddr, align) in loads {
+        if align < PAGE || off % PAGE != vaddr % PAGE {
+            return Err(anyhow!(
+                "patching the ELF file gave a segment the loader rejects (offset {off:#x}, address {vaddr:#x}, alignment {align:#x})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Patch one file in place. `Ok(None)` when it is not a dynamically linked ELF executable or
@@ -324,6 +391,30 @@ pub fn walk_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mixed_load_alignments_give_loadable_segments() {
+        // A real executable whose first PT_LOAD says 0x2000 and the others 0x1000, as
+        // Debian's nodejs: the segment the rewriter adds must still be page-aligned.
+        let mut data = std::fs::read("/bin/true").expect("/bin/true");
+        let loads = load_headers(&data).expect("an ELF64 file");
+        let (h, off, vaddr, _) = loads[0];
+        assert_eq!(off % 0x2000, vaddr % 0x2000);
+        data[h + 48..h + 56].copy_from_slice(&0x2000u64.to_le_bytes());
+        let runpath = format!("/nix/store/{}-glibc/lib", "x".repeat(300));
+        let interp = format!(
+            "/nix/store/{}-glibc/lib/ld-linux-x86-64.so.2",
+            "y".repeat(300)
+        );
+        let out = rewrite(&data, &runpath, Some(&interp)).expect("rewritten");
+        for (_, off, vaddr, align) in load_headers(&out).unwrap() {
+            assert!(
+                align >= 0x1000 && off % 0x1000 == vaddr % 0x1000,
+                "{off:#x} {vaddr:#x} {align:#x}"
+            );
+        }
+        assert!(check_loadable(&out).is_ok());
+    }
+
     use super::*;
 
     #[test]

@@ -79,6 +79,19 @@ pub const MANUAL_GROUPS: &[(&str, &str, &[&str])] = &[
     ),
     // nixpkgs' glibc
     ("glibc", "glibc", &["libc6"]),
+    // packages that install into one directory and find each other relative to their own
+    // files (javac loads ../lib/libjli.so of the JRE; postgres' server and client programs
+    // share lib/postgresql/15/bin and its relative paths to share/)
+    (
+        "openjdk-17",
+        "openjdk",
+        &["openjdk-17-jre-headless", "openjdk-17-jdk-headless"],
+    ),
+    (
+        "postgresql-15",
+        "postgresql",
+        &["postgresql-15", "postgresql-client-15"],
+    ),
 ];
 
 fn priority_rank(p: &str) -> u8 {
