@@ -62,29 +62,8 @@ let
   };
 
   platform = self.stdenv.hostPlatform;
-in
-unavailable
-// debianPackages
-// trivial
-// {
-  inherit lib config path system;
-  pkgs = self;
 
-  # nixpkgs' platform attributes
-  buildPlatform = platform;
-  hostPlatform = platform;
-  targetPlatform = platform;
-  stdenvNoCC = self.stdenv;
-
-  callPackage = self.newScope { };
-  callPackages = lib.callPackagesWith self;
-  newScope = extra: lib.callPackageWith (self // extra);
-
-  recurseIntoAttrs = lib.recurseIntoAttrs;
-
-  # The stdenv's tools: bash and coreutils always; the others when they are
-  # locked (the lock should hold all of them; see issue 6).
-  stdenv = import ./stdenv ({
+  stdenvArgs = {
     inherit lib system;
     inherit (self) bash coreutils;
   } // builtins.mapAttrs (name: deb: if debian.has deb then self.${name} else null) {
@@ -98,7 +77,53 @@ unavailable
     xz = "xz-utils";
     gnupatch = "patch";
     gnumake = "make";
-  });
+  };
+  hasCompiler = builtins.all debian.has [ "gcc-12" "libc6-dev" "linux-libc-dev" "binutils" "libstdc++6" "libgcc-s1" "patchelf" ];
+in
+unavailable
+// debianPackages
+// trivial
+// {
+  inherit lib config path system;
+  pkgs = self;
+
+  # nixpkgs' platform attributes
+  buildPlatform = platform;
+  hostPlatform = platform;
+  targetPlatform = platform;
+
+  callPackage = self.newScope { };
+  callPackages = lib.callPackagesWith self;
+  newScope = extra: lib.callPackageWith (self // extra);
+
+  recurseIntoAttrs = lib.recurseIntoAttrs;
+
+  # The stdenv's tools: bash and coreutils always; the others when they are
+  # locked (the lock should hold all of them; see issue 6).
+  stdenvNoCC = import ./stdenv stdenvArgs;
+  # With the C compiler when its packages are there (a test lock may lack them).
+  stdenv = import ./stdenv (stdenvArgs // lib.optionalAttrs hasCompiler { cc = self.gcc; });
+
+  # stdenv.cc: Debian's GCC 12 behind nixpkgs-style wrappers.
+  gcc = import ./build-support/cc-wrapper {
+    inherit lib;
+    inherit (self) runCommand bash;
+    gcc = debian.get "gcc-12";
+    glibc = debian.get "libc6";
+    libcDev = debian.get "libc6-dev";
+    linuxHeaders = debian.get "linux-libc-dev";
+    binutils = debian.get "binutils";
+    libstdcxx = debian.get "libstdc++6";
+    libgccs = debian.get "libgcc-s1";
+    patchelf = debian.get "patchelf";
+  };
+  gcc12 = self.gcc;
+  gccStdenv = self.stdenv;
+  gcc-unwrapped = debian.get "gcc-12";
+  binutils = debian.get "binutils";
+  binutils-unwrapped = debian.get "binutils";
+  glibc = debian.get "libc6" // { dev = debian.get "libc6-dev"; };
+  linuxHeaders = debian.get "linux-libc-dev";
 
   fetchurl = import ./build-support/fetchurl.nix { inherit lib; };
   inherit (import ./build-support/fetchzip.nix {

@@ -1,10 +1,11 @@
 # The standard environment: a store path holding `setup` (setup.sh with the
-# initial PATH baked in), plus `mkDerivation`. There is no C compiler: packages
-# come from Debian binaries; stdenv runs shell phases with the basic tools.
+# initial PATH baked in), plus `mkDerivation`. `cc` (the cc-wrapper; null for
+# stdenvNoCC) is activated first in every build, as nixpkgs' defaultNativeBuildInputs.
 # bash and coreutils are required; a tool given as null (not in the lock) is
 # left out of the initial PATH.
 { lib, system, bash, coreutils, findutils ? null, diffutils ? null, gnused ? null, gnugrep ? null
-, gawk ? null, gnutar ? null, gzip ? null, xz ? null, gnupatch ? null, gnumake ? null }:
+, gawk ? null, gnutar ? null, gzip ? null, xz ? null, gnupatch ? null, gnumake ? null
+, cc ? null }:
 let
   initialPath = builtins.filter (x: x != null)
     [ coreutils findutils diffutils gnused gnugrep gawk gnutar gzip xz gnupatch gnumake bash ];
@@ -30,6 +31,7 @@ let
     builder = shell;
     args = [ "-e" ./builder.sh ];
     setup = ./setup.sh;
+    defaultNativeBuildInputs = if cc == null then [ ] else [ cc ];
   };
 
   stdenv = stdenvDrv // {
@@ -42,8 +44,8 @@ let
     isDarwin = false;
     isx86_64 = true;
     isAarch64 = false;
-    cc = null;
-    hasCC = false;
+    inherit cc;
+    hasCC = cc != null;
     # nixpkgs' `stdenv.shellPackage`
     shellPackage = bash;
   };

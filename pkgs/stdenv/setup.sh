@@ -371,7 +371,7 @@ if [ -z "${SHELL:-}" ]; then echo "SHELL not set" >&2; exit 1; fi
 NIX_STORE="${NIX_STORE:-/nix/store}"
 export NIX_STORE
 
-for i in ${nativeBuildInputs:-} ${buildInputs:-} ${propagatedNativeBuildInputs:-} ${propagatedBuildInputs:-}; do
+for i in ${defaultNativeBuildInputs:-} ${nativeBuildInputs:-} ${buildInputs:-} ${propagatedNativeBuildInputs:-} ${propagatedBuildInputs:-}; do
     findInputs "$i"
 done
 for i in ${pkgs[@]+"${pkgs[@]}"}; do

@@ -795,11 +795,155 @@ pub fn build_deb_package(build: &DebBuild) -> Result<DebBuildReport> {
             ));
         }
     }
+    fix_text_files(build, &mut log)?;
     Ok(DebBuildReport {
         packages,
         log,
         patched,
     })
+}
+
+/// The Debian path `abs` (absolute) as a store path: in the output when it is there, else in
+/// the first dependency (or glibc) that has it.
+fn store_location(build: &DebBuild, abs: &str) -> Option<String> {
+    let rel = relocate(&alias_target(abs.trim_start_matches('/')))?;
+    if fs::symlink_metadata(build.out.real.join(&rel)).is_ok() {
+        return Some(format!("{}/{rel}", build.out.logical.display()));
+    }
+    build
+        .deps
+        .iter()
+        .chain(build.glibc.iter())
+        .find(|d| {
+            matches!(
+                d.resolve(&rel, false),
+                store::confine::Resolution::Found { .. }
+            )
+        })
+        .map(|d| format!("{}/{rel}", d.logical.display()))
+}
+
+/// Text files that name Debian paths, made to name store paths:
+/// - linker scripts (`lib/libc.so`: `GROUP ( /lib/x86_64-linux-gnu/libc.so.6 … )`): every
+///   absolute path, where the output or a dependency has the file;
+/// - pkg-config files (`lib/pkgconfig/*.pc`, `share/pkgconfig/*.pc`): `prefix=/usr` becomes
+///   the output, multiarch library directories `lib`;
+/// - a package with headers (`include/`, a `-dev` package) lists its dependencies in
+///   `nix-support/propagated-build-inputs`, so that a build using it also finds the libraries
+///   its `lib*.so` links point to (as nixpkgs' `dev` outputs propagate `out`).
+fn fix_text_files(build: &DebBuild, log: &mut Vec<String>) -> Result<()> {
+    let out = &build.out.real;
+    let lib = out.join("lib");
+    if let Ok(entries) = fs::read_dir(&lib) {
+        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for p in names {
+            let Ok(md) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let is_so = p.extension().is_some_and(|e| e == "so");
+            if !md.is_file() || !is_so || md.len() > 64 * 1024 {
+                continue;
+            }
+            let data = fs::read(&p)?;
+            if !data.starts_with(b"/* GNU ld script") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&data).into_owned();
+            let mut changed = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(i) = rest.find('/') {
+                // a path token starts with `/` after a blank or `(`
+                let prev_ok = i == 0 || rest[..i].ends_with([' ', '(', '\t', '\n']);
+                let end = rest[i..]
+                    .find([' ', ')', '\t', '\n'])
+                    .map(|e| i + e)
+                    .unwrap_or(rest.len());
+                let token = &rest[i..end];
+                changed.push_str(&rest[..i]);
+                if prev_ok && !token.starts_with("/*") && !token.starts_with("/nix/store/") {
+                    match store_location(build, token) {
+                        Some(loc) => changed.push_str(&loc),
+                        None => changed.push_str(token),
+                    }
+                } else {
+                    changed.push_str(token);
+                }
+                rest = &rest[end..];
+            }
+            changed.push_str(rest);
+            if changed != text {
+                write_replacing(&p, changed.as_bytes(), md.permissions().mode())?;
+                log.push(format!(
+                    "linker script {} names store paths",
+                    p.strip_prefix(out).unwrap_or(&p).display()
+                ));
+            }
+        }
+    }
+    let logical_out = build.out.logical.display().to_string();
+    for dir in ["lib/pkgconfig", "share/pkgconfig"] {
+        let Ok(entries) = fs::read_dir(out.join(dir)) else {
+            continue;
+        };
+        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for p in names {
+            let Ok(md) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if !md.is_file() || p.extension().is_none_or(|e| e != "pc") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&fs::read(&p)?).into_owned();
+            let fixed: Vec<String> = text
+                .lines()
+                .map(|l| {
+                    let l = l.replace("/lib/x86_64-linux-gnu", "/lib");
+                    if let Some(v) = l.strip_prefix("prefix=") {
+                        if v == "/usr" || v == "/" || v.is_empty() {
+                            return format!("prefix={logical_out}");
+                        }
+                    }
+                    l.replace("=/usr/", &format!("={logical_out}/"))
+                })
+                .collect();
+            let mut fixed = fixed.join("\n");
+            if text.ends_with('\n') {
+                fixed.push('\n');
+            }
+            if fixed != text {
+                write_replacing(&p, fixed.as_bytes(), md.permissions().mode())?;
+                log.push(format!(
+                    "pkg-config file {} names the store path",
+                    p.strip_prefix(out).unwrap_or(&p).display()
+                ));
+            }
+        }
+    }
+    if out.join("include").is_dir() && !build.deps.is_empty() {
+        let support = out.join("nix-support");
+        fs::create_dir_all(&support)?;
+        let list: Vec<String> = build
+            .deps
+            .iter()
+            .map(|d| d.logical.display().to_string())
+            .collect();
+        fs::write(
+            support.join("propagated-build-inputs"),
+            format!("{}\n", list.join(" ")),
+        )?;
+    }
+    Ok(())
+}
+
+/// Replace a file of the output (which may be read-only, or a hard link) by new contents.
+fn write_replacing(p: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let tmp = p.with_extension("rnix-tmp");
+    fs::write(&tmp, data)?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode & 0o7777))?;
+    fs::rename(&tmp, p)?;
+    Ok(())
 }
 
 /// Read the `Package:` names of `.deb` files (for diagnostics).

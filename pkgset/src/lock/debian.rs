@@ -92,6 +92,19 @@ pub const MANUAL_GROUPS: &[(&str, &str, &[&str])] = &[
         "postgresql",
         &["postgresql-15", "postgresql-client-15"],
     ),
+    // GCC finds cc1, cc1plus, crtbegin.o, libgcc and the C++ headers relative to its own
+    // program: the compiler packages share one tree
+    (
+        "gcc-12",
+        "gcc-unwrapped",
+        &[
+            "gcc-12",
+            "cpp-12",
+            "libgcc-12-dev",
+            "g++-12",
+            "libstdc++-12-dev",
+        ],
+    ),
 ];
 
 fn priority_rank(p: &str) -> u8 {
