@@ -138,7 +138,7 @@ unavailable
 
   dockerTools = lib.recurseIntoAttrs (import ./build-support/docker.nix {
     inherit lib system;
-    inherit (self) stdenv bash coreutils cacert runCommand writeTextDir symlinkJoin buildEnv;
+    inherit (self) stdenv bash coreutils cacert runCommand writeTextDir symlinkJoin buildEnv shadow;
   });
 
   runtimeShell = "${self.runtimeShellPackage}/bin/bash";

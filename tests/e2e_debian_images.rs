@@ -211,3 +211,66 @@ fn postgres_image_initdb_start_query() {
         out.status
     );
 }
+
+/// The dockerTools manual's runAsRoot example: `shadowSetup`, then groupadd/useradd from
+/// shadow and a `chown` to the new user; the image runs redis as that user.
+const REDIS_SHADOW: &str = r#"
+{ tag }:
+let pkgs = import <nixpkgs> { }; in
+pkgs.dockerTools.buildImage {
+  name = "rnix-redis-shadow";
+  inherit tag;
+  copyToRoot = pkgs.buildEnv {
+    name = "image-root";
+    paths = [ pkgs.redis pkgs.coreutils ];
+    pathsToLink = [ "/bin" ];
+  };
+  runAsRoot = ''
+    #!${pkgs.runtimeShell}
+    ${pkgs.dockerTools.shadowSetup}
+    groupadd -r redis
+    useradd -r -g redis redis
+    mkdir /data
+    chown redis:redis /data
+  '';
+  config = {
+    Cmd = [ "/bin/redis-server" "--protected-mode" "no" ];
+    User = "redis";
+    WorkingDir = "/data";
+    Volumes = { "/data" = { }; };
+  };
+}
+"#;
+
+#[test]
+fn shadow_setup_useradd_and_chown_in_run_as_root() {
+    let _g = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    if !namespaces_or_skip() || !require_docker() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = nonce();
+    let result = build_expr(tmp.path(), REDIS_SHADOW, &tag);
+    let image = format!("rnix-redis-shadow:{tag}");
+    assert_eq!(loaded_image(&load(&result)), image);
+    let id = docker_ok(&["run", "-d", &image]).trim().to_string();
+    let mut pong = String::new();
+    for _ in 0..50 {
+        let o = docker(&["exec", &id, "/bin/redis-cli", "PING"]);
+        pong = String::from_utf8_lossy(&o.stdout).into_owned();
+        if pong.trim() == "PONG" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let data = docker(&["exec", &id, "/bin/stat", "-c", "%U:%G %a", "/data"]);
+    let whoami = docker(&["exec", &id, "/bin/id", "-un"]);
+    let _ = docker(&["rm", "-f", &id]);
+    let _ = docker(&["rmi", "-f", &image]);
+    assert_eq!(pong.trim(), "PONG");
+    assert_eq!(
+        String::from_utf8_lossy(&data.stdout).trim(),
+        "redis:redis 755"
+    );
+    assert_eq!(String::from_utf8_lossy(&whoami.stdout).trim(), "redis");
+}

@@ -427,19 +427,23 @@ fn run_scripts(
         if what == "runAsRoot" {
             ensure_tmp(root)?;
         }
-        let fake = what == "fakeRootCommands" && spec.shell.is_some();
+        // Both scripts that run as root get the recording chown/chgrp: first on PATH
+        // (fakeRootCommands' PATH puts $RNIX_FAKEROOT_BIN first) and as exported shell
+        // functions, which win over a PATH the script sets itself (runAsRoot scripts put
+        // coreutils and shadow first, as nixpkgs' shadowSetup does).
+        let fake = as_root && spec.shell.is_some();
         let text;
         let script = if let (true, Some(shell)) = (fake, &spec.shell) {
             if fs::symlink_metadata(root.join(fakeroot::DIR)).is_ok() {
-                bail!(
-                    "cannot run fakeRootCommands: /{} exists in the image",
-                    fakeroot::DIR
-                );
+                bail!("cannot run {what}: /{} exists in the image", fakeroot::DIR);
             }
             fakeroot::install(root, shell)?;
+            let bin = fakeroot::BIN_IN_ROOT;
             text = format!(
-                "export RNIX_FAKEROOT_BIN={}\n{script}",
-                fakeroot::BIN_IN_ROOT
+                "export RNIX_FAKEROOT_BIN={bin}\n\
+                 chown() {{ {bin}/chown \"$@\"; }}\n\
+                 chgrp() {{ {bin}/chgrp \"$@\"; }}\n\
+                 export -f chown chgrp\n{script}"
             );
             &text
         } else {

@@ -1,6 +1,6 @@
 # dockerTools with nixpkgs' interface, built by rnix's builtin
 # `rnix-docker-image` (no virtual machine: runAsRoot runs in a namespace).
-{ lib, system, stdenv, bash, coreutils, cacert, runCommand, writeTextDir, symlinkJoin, buildEnv }:
+{ lib, system, stdenv, bash, coreutils, cacert, runCommand, writeTextDir, symlinkJoin, buildEnv, shadow }:
 
 let
   inherit (builtins) toJSON isString isList isAttrs;
@@ -268,9 +268,10 @@ rec {
     ];
   };
 
-  # nixpkgs' helpers used in runAsRoot scripts.
+  # nixpkgs' helpers used in runAsRoot scripts: shadow's useradd/groupadd on PATH and the
+  # files they need.
   shadowSetup = ''
-    export PATH=${coreutils}/bin:$PATH
+    export PATH=${shadow}/bin:${coreutils}/bin:$PATH
     mkdir -p /etc/pam.d
     if [[ ! -f /etc/passwd ]]; then
       echo "root:x:0:0::/root:${shell}" > /etc/passwd
@@ -279,6 +280,17 @@ rec {
     if [[ ! -f /etc/group ]]; then
       echo "root:x:0:" > /etc/group
       echo "root:x::" > /etc/gshadow
+    fi
+    if [[ ! -f /etc/pam.d/other ]]; then
+      cat > /etc/pam.d/other <<EOF
+    account sufficient pam_unix.so
+    auth sufficient pam_rootok.so
+    password requisite pam_unix.so nullok yescrypt
+    session required pam_unix.so
+    EOF
+    fi
+    if [[ ! -f /etc/login.defs ]]; then
+      touch /etc/login.defs
     fi
   '';
 
