@@ -163,6 +163,17 @@ unavailable
       debianPackages = [ "nginx" "nginx-common" ];
     };
 
+  # Debian's cmake with nixpkgs' setup hook (cmake configure phase, CMAKE_PREFIX_PATH).
+  cmake =
+    let main = debian.get "cmake"; in
+    self.runCommand main.name {
+      passthru = { inherit (main) pname version debianVersion debianPackages; unwrapped = main; };
+    } ''
+      mkdir -p $out/nix-support
+      for d in ${main}/*; do ln -s "$d" $out/; done
+      cp ${./build-support/setup-hooks/cmake.sh} $out/nix-support/setup-hook
+    '' // { inherit (main) meta; };
+
   bashInteractive = self.bash;
   patch = self.gnupatch;
   xz-utils = self.xz;

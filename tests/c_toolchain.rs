@@ -410,3 +410,49 @@ fn image_running_the_c_program() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), HELLO_C_OUT);
 }
+
+const CMAKE_LISTS: &str = r#"cmake_minimum_required(VERSION 3.13)
+project(hellocm C)
+find_package(ZLIB REQUIRED)
+add_executable(hellocm main.c)
+target_link_libraries(hellocm ZLIB::ZLIB)
+install(TARGETS hellocm)
+"#;
+
+const CMAKE_MAIN: &str = r#"#include <stdio.h>
+#include <zlib.h>
+int main(void) { printf("Hello from CMake, zlib %s\n", zlibVersion()); return 0; }
+"#;
+
+/// The project is built by stdenv's default phases: cmake's setup hook gives the configure
+/// phase (in ./build, prefix $out) and CMAKE_PREFIX_PATH (find_package(ZLIB)).
+const CMAKE_NIX: &str = r#"let pkgs = import <nixpkgs> { }; in
+pkgs.stdenv.mkDerivation {
+  name = "hellocm";
+  src = ./src;
+  nativeBuildInputs = [ pkgs.cmake ];
+  buildInputs = [ pkgs.debian.zlib1g-dev ];
+}
+"#;
+
+#[test]
+fn cmake_project_with_default_phases() {
+    if !namespaces_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = shared_store();
+    std::fs::create_dir_all(tmp.path().join("src")).unwrap();
+    let out = build_files(
+        tmp.path(),
+        &[
+            ("src/CMakeLists.txt", CMAKE_LISTS),
+            ("src/main.c", CMAKE_MAIN),
+            ("default.nix", CMAKE_NIX),
+        ],
+    );
+    let exe_l = format!("{out}/bin/hellocm");
+    let exe = physical(&store, &exe_l);
+    assert_store_interpreter(&store, &exe);
+    assert_eq!(run_ok(&store, &[&exe_l]), "Hello from CMake, zlib 1.2.13\n");
+}

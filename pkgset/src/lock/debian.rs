@@ -92,6 +92,8 @@ pub const MANUAL_GROUPS: &[(&str, &str, &[&str])] = &[
         "postgresql",
         &["postgresql-15", "postgresql-client-15"],
     ),
+    // CMake finds its modules (CMAKE_ROOT) beside its program
+    ("cmake", "cmake", &["cmake", "cmake-data"]),
     // GCC finds cc1, cc1plus, crtbegin.o, libgcc and the C++ headers relative to its own
     // program: the compiler packages share one tree
     (
