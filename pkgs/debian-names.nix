@@ -317,7 +317,7 @@
   rocksdb = "librocksdb7.8";
   rsync = "rsync";
   rsyslog = "rsyslog";
-  ruby = [ "ruby3.1" "ruby" ];
+  ruby = "ruby3.1";
   ruby_3_1 = "ruby3.1";
   runc = "runc";
   runit = "runit";

@@ -163,6 +163,63 @@ unavailable
       debianPackages = [ "nginx" "nginx-common" ];
     };
 
+  # Interpreters whose library directories are compiled-in /usr paths: `progs` become
+  # wrappers that put the relocated directories on the interpreter's search path variable
+  # (as nixpkgs' makeWrapper --prefix); everything else of the package is linked.
+  wrapInterpreter = { main, progs, var, dirs, extraEnv ? "" }:
+    self.runCommand main.name {
+      passthru = { inherit (main) pname version debianVersion; unwrapped = main; };
+    } ''
+      mkdir -p $out/bin
+      for d in ${main}/*; do
+        if [ "$(basename "$d")" != bin ]; then ln -s "$d" $out/; fi
+      done
+      for p in ${main}/bin/*; do ln -s "$p" $out/bin/; done
+      for n in ${lib.concatStringsSep " " progs}; do
+        rm -f $out/bin/$n
+        {
+          echo "#! ${self.bash}/bin/bash"
+          echo 'export ${var}="${lib.concatStringsSep ":" dirs}''${${var}:+:''$${var}}"'
+          echo '${extraEnv}'
+          echo 'exec -a "$0" ${main}/bin/'"$n"' "$@"'
+        } > $out/bin/$n
+        chmod +x $out/bin/$n
+      done
+    '' // { inherit (main) meta; };
+
+  # Perl: the interpreter is perl-base's, its libraries are spread over four packages.
+  perl =
+    let
+      perlPkg = debian.get "perl";
+      base = debian.get "perl-base";
+      libperl = debian.get "libperl5.36";
+      modules = debian.get "perl-modules-5.36";
+      joined = self.buildEnv {
+        name = perlPkg.name;
+        paths = [ base perlPkg ];
+        ignoreCollisions = true;
+      } // { inherit (perlPkg) pname version debianVersion meta; };
+    in
+    self.wrapInterpreter {
+      main = joined;
+      progs = [ "perl" ];
+      var = "PERL5LIB";
+      dirs = [ "${perlPkg}/etc/perl" "${base}/lib/perl-base" "${libperl}/lib/perl/5.36"
+        "${modules}/share/perl/5.36" "${perlPkg}/share/perl5" ];
+    };
+
+  # Ruby 3.1: the standard library in lib/ruby/3.1.0 of Debian's ruby group.
+  ruby =
+    let r = debian.get "ruby3.1"; in
+    self.wrapInterpreter {
+      main = r;
+      progs = [ "ruby" "ruby3.1" ];
+      var = "RUBYLIB";
+      dirs = [ "${r}/lib/ruby/vendor_ruby/3.1.0" "${r}/lib/ruby/vendor_ruby" "${r}/lib/ruby/3.1.0" ];
+      extraEnv = "export GEM_PATH=\"${r}/lib/ruby/gems/3.1.0\${GEM_PATH:+:$GEM_PATH}\"";
+    };
+  ruby_3_1 = self.ruby;
+
   # Debian's cmake with nixpkgs' setup hook (cmake configure phase, CMAKE_PREFIX_PATH).
   cmake =
     let main = debian.get "cmake"; in

@@ -24,6 +24,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("jq", "1\n"),
     ("sqlite", "42\n"),
     ("lua", "3\n"),
+    ("perl", "6\n"),
+    ("ruby", "[1,1]\n"),
     ("php", "42\n"),
     ("redis", "PONG\n"),
     ("memcached", "STORED\nVALUE k 0 2\nhi\nEND\n"),

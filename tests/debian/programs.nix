@@ -8,8 +8,6 @@
 # Not here because they do not work yet:
 # - nodejs: Debian's libnode loads its built-in JavaScript from /usr/share/nodejs, an
 #   absolute path compiled into it.
-# - perl: bin/perl is in perl-base, and @INC is made of compiled-in /usr paths.
-# - ruby's `require "json"`: the library directory (/usr/lib/ruby) is compiled in.
 { tag ? "" }:
 let
   pkgs = import <nixpkgs> { };
@@ -35,6 +33,20 @@ in
   sqlite = check "sqlite" [ pkgs.sqlite ] ''
     got=$(sqlite3 :memory: 'select 40+2')
     [ "$got" = 42 ] || { echo "sqlite3 printed: $got" >&2; exit 1; }
+    printf '%s\n' "$got" > $out
+  '';
+
+  # perl and ruby run through wrappers that put their relocated libraries on PERL5LIB /
+  # RUBYLIB (their compiled-in @INC / $LOAD_PATH are /usr paths)
+  perl = check "perl" [ pkgs.perl ] ''
+    got=$(perl -MPOSIX -MList::Util=sum -e 'print sum(1, 2, floor(3.5))')
+    [ "$got" = 6 ] || { echo "perl printed: $got" >&2; exit 1; }
+    printf '%s\n' "$got" > $out
+  '';
+
+  ruby = check "ruby" [ pkgs.ruby ] ''
+    got=$(ruby -e 'require "json"; require "set"; puts JSON.generate([1, Set.new([2, 2]).size])')
+    [ "$got" = "[1,1]" ] || { echo "ruby printed: $got" >&2; exit 1; }
     printf '%s\n' "$got" > $out
   '';
 
