@@ -109,3 +109,61 @@ fn debian_programs_run_in_the_sandbox() {
         failures.join("\n")
     );
 }
+
+/// Issue 12, acceptance 4: a lock whose sha256 for a `.deb` was changed makes the download fail
+/// with the hash mismatch, and the package is not built (nothing registered for it).
+#[test]
+fn tampered_deb_hash_is_refused() {
+    if !namespaces_or_skip() {
+        return;
+    }
+    let index = pkgset::lock::DebianLock::from_index_bytes(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("snapshot/debian-bookworm.json.zst"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut lock =
+        pkgset::lock::debian::subset(&index, &["hello".to_string()], &Default::default()).unwrap();
+    let good = lock.packages["hello"].sha256.clone();
+    let bad: String = good
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    lock.packages.get_mut("hello").unwrap().sha256 = bad.clone();
+    let file = serde_json::json!({ "version": 2, "debian": lock, "pypi": {} });
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("lock.json"), file.to_string()).unwrap();
+    std::fs::write(
+        tmp.path().join("default.nix"),
+        "(import <nixpkgs> { lockFile = ./lock.json; }).hello\n",
+    )
+    .unwrap();
+    // a store of its own: the genuine .deb must not be there already
+    let store = tmp.path().join("store");
+    let out = rnix_build(tmp.path(), &store, &["default.nix", "--no-out-link"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("hash mismatch"), "{err}");
+    assert!(
+        err.contains("specified:") && err.contains("got:"),
+        "the error shows both hashes: {err}"
+    );
+    let names: Vec<String> = std::fs::read_dir(store.join("nix/store"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && n.contains("hello")
+                && !n.ends_with(".drv")),
+        "a hello path was registered: {names:?}"
+    );
+}

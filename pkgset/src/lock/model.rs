@@ -337,6 +337,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tampered_index_is_refused() {
+        let entry = |deps: &[&str]| DebEntry {
+            version: "1".into(),
+            archive: "debian".into(),
+            path: "pool/main/h/hello/hello_1_amd64.deb".into(),
+            sha256: "a".repeat(64),
+            size: 1,
+            depends: deps.iter().map(|d| d.to_string()).collect(),
+            group: None,
+        };
+        let mut l = DebianLock {
+            suites: vec!["bookworm".into()],
+            packages: BTreeMap::from([
+                ("hello".to_string(), entry(&["libc6"])),
+                ("libc6".to_string(), entry(&[])),
+            ]),
+            groups: BTreeMap::new(),
+        };
+        let ok = l.to_index_bytes().unwrap();
+        assert!(DebianLock::from_index_bytes(&ok).is_ok());
+        // not zstd / not JSON
+        let e = DebianLock::from_index_bytes(b"garbage").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("decompressing the Debian index"),
+            "{e:#}"
+        );
+        // a dependency that is not in the index
+        l.packages.get_mut("hello").unwrap().depends = vec!["nope".into()];
+        let e = DebianLock::from_index_bytes(&l.to_index_bytes().unwrap()).unwrap_err();
+        assert!(format!("{e:#}").contains("depends on nope"), "{e:#}");
+        // a hash that is not a sha256
+        l.packages.get_mut("hello").unwrap().depends = vec!["libc6".into()];
+        l.packages.get_mut("hello").unwrap().sha256 = "xyz".into();
+        let e = DebianLock::from_index_bytes(&l.to_index_bytes().unwrap()).unwrap_err();
+        assert!(format!("{e:#}").contains("sha256"), "{e:#}");
+    }
+
+    #[test]
     fn cycles() {
         let a = vec!["b".to_string()];
         let b = vec!["c".to_string()];
