@@ -257,9 +257,6 @@
   nginx = "nginx";
   ninja = "ninja-build";
   nmap = "nmap";
-  nodejs = "nodejs";
-  nodejs-slim = "nodejs";
-  nodejs_18 = "nodejs";
   nspr = "libnspr4";
   nss = "libnss3";
   openjdk = "openjdk-17-jdk-headless";

