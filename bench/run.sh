@@ -8,7 +8,7 @@
 # Environment:
 #   RUNS=5            runs per figure (median); at least 5 for the published file
 #   COLD_RUNS=5       cold seed builds (each with its own empty store and a full download)
-#   SECTIONS="eval corpus nixpkgslib parse nar seed image parallel"   a subset for development; with
+#   SECTIONS="eval corpus nixpkgslib parse nar seed image parallel debian"   a subset for development; with
 #                     a subset the file goes to $W/BENCHMARKS.md unless BENCH_OUT is set
 #   BENCH_OUT=FILE    where to write the Markdown (default docs/BENCHMARKS.md)
 #   PROFILE=0         no perf profiles of the figures where rnix is behind
@@ -26,7 +26,7 @@ source "$here/lib.sh"
 
 RUNS=${RUNS:-5}
 COLD_RUNS=${COLD_RUNS:-5}
-ALL="eval corpus nixpkgslib parse nar seed image parallel"
+ALL="eval corpus nixpkgslib parse nar seed image parallel debian"
 SECTIONS=${SECTIONS:-$ALL}
 PROFILE=${PROFILE:-1}
 PARSE_MB=${PARSE_MB:-16}
@@ -444,6 +444,181 @@ EOF
   fi
 fi
 
+# ---------------------------------------------------------------------------- debian
+# The package set over the index of all of Debian bookworm (issue 12). Evaluation of the seed
+# and of 50 packages (bench/pkgs50.nix) by rnix-instantiate and by Nix 2.8's nix-instantiate
+# reading a writable copy of the same package set (the rnix-pkgs store path, debian-index/
+# included); the seed's warm no-op rebuild; the size of the binaries against $DEB_BASE, the
+# commit before the index, built once in a git worktree into $DEB_BASE_TARGET (kept for later
+# runs: about 5 min of CPU the first time). DEB_RUNS runs per figure (default RUNS, at least 10).
+if want debian; then
+  log "package set (issue 12): evaluation against Nix 2.8, seed no-op rebuild, binary size"
+  DEB_BASE=${DEB_BASE:-08eb886}
+  DEB_BASE_TARGET=${DEB_BASE_TARGET:-${TMPDIR:-/tmp}/rnix-bench-target-$DEB_BASE}
+  DEB_RUNS=${DEB_RUNS:-$((RUNS < 10 ? 10 : RUNS))}
+  NOOP_BUDGET=0.050 # the seed's no-op rebuild budget (s)
+  base_rev=$(git -C "$repo" rev-parse "$DEB_BASE^{commit}")
+  BI="$DEB_BASE_TARGET/release/rnix-instantiate"; BB="$DEB_BASE_TARGET/release/rnix-build"
+  if [ "$(cat "$DEB_BASE_TARGET/rnix-bench-commit" 2>/dev/null)" != "$base_rev" ] || [ ! -x "$BB" ] || [ ! -x "$BI" ]; then
+    log "building $DEB_BASE in a git worktree ($DEB_BASE_TARGET, nice)"
+    git -C "$repo" worktree add -q --detach "$W/base-src" "$base_rev"
+    if (cd "$W/base-src" && CARGO_TARGET_DIR="$DEB_BASE_TARGET" nice cargo build --release --bins -q); then
+      echo "$base_rev" >"$DEB_BASE_TARGET/rnix-bench-commit"
+    else
+      warn "building $DEB_BASE failed: no before/after figures"
+    fi
+    git -C "$repo" worktree remove --force "$W/base-src" || true
+  fi
+  have_base=0; [ "$(cat "$DEB_BASE_TARGET/rnix-bench-commit" 2>/dev/null)" = "$base_rev" ] && have_base=1
+  base_short=$(git -C "$repo" rev-parse --short "$base_rev")
+  # drv_closure ROOT DRV: the number of derivations DRV depends on (itself included) and the
+  # names among them of the C toolchain; ROOT is prefixed to store paths (an rnix store).
+  drv_closure() {
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+root, top = sys.argv[1], sys.argv[2]
+seen, todo = set(), [top]
+while todo:
+    d = todo.pop()
+    if d not in seen:
+        seen.add(d)
+        todo += re.findall(r'/nix/store/[0-9a-z]{32}-[^"/]+\.drv', open(root + d, errors="replace").read())
+names = sorted({re.sub(r'^/nix/store/[0-9a-z]{32}-|\.drv$', '', d) for d in seen})
+print(len(seen), ", ".join(n for n in names if re.search(r'gcc|cc-wrapper|binutils|libc6-dev', n) and not n.endswith(".deb")) or "none")
+PY
+  }
+  ds="$W/debian-store"; dapp="$W/debian-app"; mkdir -p "$dapp"
+  cp "$fixture/default.nix" "$fixture/main.py" "$dapp/"
+  md debian "Taken with \`DEB_RUNS=$DEB_RUNS\` (hyperfine, one warm-up run); the peer is Nix 2.8's \`nix-instantiate\` evaluating a writable copy of the \`rnix-pkgs\` store path (the package set's Nix files and \`debian-index/\`, the index in 4,096 JSON shards), so both evaluators read the same files; rnix also evaluates that copy (\`-I nixpkgs=COPY\`, \`--arg nixpkgs COPY\`), and, as users run it, its embedded set (\`<nixpkgs>\` and the seed's nixpkgs tarball URL). Both store every \`.drv\` (rnix under \`RNIX_STORE\`, Nix in \`/nix/store\`). The 50 packages: \`bench/pkgs50.nix\`, \`map (p: p.drvPath) [ hello nginx redis postgresql ... ]\` with \`--eval --strict\`."
+  md debian ""
+  # First use of a store: rnix writes the package set into it.
+  first=""; pk_store=""
+  if timed first env RNIX_STORE="$ds" "$RI" "$dapp/default.nix"; then
+    first=$first_wall
+    pk_store=$(ls -d "$ds"/nix/store/*-rnix-pkgs 2>/dev/null | head -n 1)
+  else
+    warn "rnix-instantiate of the seed failed: $(tail -n 5 "$W/last.log")"
+  fi
+  if [ -n "$pk_store" ]; then
+    pk="$W/rnix-pkgs"; cp -r "$pk_store" "$pk"; chmod -R u+w "$pk"
+    pk_files=$(find "$pk" -type f | wc -l); pk_mb=$(f1 "$(du -sb "$pk" | cut -f1) / 1e6")
+    # Same outputs?
+    s_e=$(RNIX_STORE="$ds" "$RI" "$dapp/default.nix" 2>/dev/null | tail -n 1)
+    s_c=$(RNIX_STORE="$ds" "$RI" "$dapp/default.nix" --arg nixpkgs "$pk" 2>/dev/null | tail -n 1)
+    s_n=$(nix-instantiate "$dapp/default.nix" --arg nixpkgs "$pk" 2>/dev/null | tail -n 1) || s_n=""
+    if [ -n "$s_n" ] && [ "$s_e" = "$s_n" ] && [ "$s_c" = "$s_n" ]; then s_same="yes (same .drv path)"; else s_same="**no**: rnix \`$s_e\`, \`$s_c\`, Nix \`$s_n\`"; fi
+    p_e=$(RNIX_STORE="$ds" "$RI" --eval --strict "$here/pkgs50.nix" 2>/dev/null | sha256sum)
+    p_c=$(RNIX_STORE="$ds" "$RI" --eval --strict -I nixpkgs="$pk" "$here/pkgs50.nix" 2>/dev/null | sha256sum)
+    p_n=$(nix-instantiate --eval --strict -I nixpkgs="$pk" "$here/pkgs50.nix" 2>/dev/null | sha256sum)
+    if [ "$p_e" = "$p_n" ] && [ "$p_c" = "$p_n" ]; then p_same="yes (same 50 .drv paths)"; else p_same="**no**"; fi
+    md debian "| expression | rnix, embedded set (s) | rnix, the copy (s) | Nix 2.8, the copy (s) | speed-up (Nix / rnix on the copy) | speed-up (Nix / rnix embedded) | peak RSS rnix / Nix (MB) | same output |"
+    md debian "|---|---|---|---|---|---|---|---|"
+    base_seed=()
+    if [ "$have_base" = 1 ]; then
+      # the seed's evaluation before the index (embedded set), in its own store (the first run writes the set)
+      if RNIX_STORE="$W/debian-store-base" "$BI" "$dapp/default.nix" >/dev/null 2>&1; then
+        base_seed=("env RNIX_STORE=$W/debian-store-base $BI $dapp/default.nix")
+      else
+        warn "rnix-instantiate at $base_short failed on the seed"
+      fi
+    fi
+    sb=""
+    if RUNS=$DEB_RUNS RNIX_STORE="$ds" hf deb-seed -N "$RI $dapp/default.nix" "$RI $dapp/default.nix --arg nixpkgs $pk" \
+        "nix-instantiate $dapp/default.nix --arg nixpkgs $pk" "${base_seed[@]}"; then
+      se=$(hfmed deb-seed 0); sc=$(hfmed deb-seed 1); sn=$(hfmed deb-seed 2)
+      [ "${#base_seed[@]}" = 0 ] || sb=$(hfmed deb-seed 3)
+      rr=$(RUNS=$DEB_RUNS RNIX_STORE="$ds" rss_median "$RI" "$dapp/default.nix" --arg nixpkgs "$pk")
+      pr=$(RUNS=$DEB_RUNS rss_median nix-instantiate "$dapp/default.nix" --arg nixpkgs "$pk")
+      md debian "| the seed (\`fixtures/simple-python-api\`), \`nix-instantiate default.nix\` | $(f3 "$se") | $(f3 "$sc") | $(f3 "$sn") | **$(ratio "$sn" "$sc")** | **$(ratio "$sn" "$se")** | $rr / $pr | $s_same |"
+      summary "pkgs: seed instantiate (s)" "$(f3 "$sc") ($(f3 "$se") embedded)" "$(f3 "$sn") (Nix)" "$(ratio "$sn" "$sc")"
+    else
+      md debian "| the seed | failed | | | | | | $s_same |"; summary "pkgs: seed instantiate" failed "" ""
+    fi
+    if RUNS=$DEB_RUNS RNIX_STORE="$ds" hf deb-pkgs50 -N "$RI --eval --strict $here/pkgs50.nix" \
+        "$RI --eval --strict -I nixpkgs=$pk $here/pkgs50.nix" "nix-instantiate --eval --strict -I nixpkgs=$pk $here/pkgs50.nix"; then
+      pe=$(hfmed deb-pkgs50 0); pc=$(hfmed deb-pkgs50 1); pn=$(hfmed deb-pkgs50 2)
+      rr=$(RUNS=$DEB_RUNS RNIX_STORE="$ds" rss_median "$RI" --eval --strict -I nixpkgs="$pk" "$here/pkgs50.nix")
+      pr=$(RUNS=$DEB_RUNS rss_median nix-instantiate --eval --strict -I nixpkgs="$pk" "$here/pkgs50.nix")
+      md debian "| 50 packages (\`bench/pkgs50.nix\`), \`--eval --strict\` | $(f3 "$pe") | $(f3 "$pc") | $(f3 "$pn") | **$(ratio "$pn" "$pc")** | **$(ratio "$pn" "$pe")** | $rr / $pr | $p_same |"
+      summary "pkgs: 50 packages eval (s)" "$(f3 "$pc") ($(f3 "$pe") embedded)" "$(f3 "$pn") (Nix)" "$(ratio "$pn" "$pc")"
+      if [ "$PROFILE" = 1 ] && python3 -c "import sys; sys.exit(0 if $(ratio "$pn" "$pc") < 1 else 1)"; then
+        profiles+=("Evaluating 50 packages on the copy of rnix-pkgs ($(ratio "$pn" "$pc")× Nix's speed), rnix-instantiate self time: $(RNIX_STORE="$ds" profile deb-pkgs50 "$RI" --eval --strict -I nixpkgs="$pk" "$here/pkgs50.nix")")
+      fi
+    else
+      md debian "| 50 packages | failed | | | | | | $p_same |"; summary "pkgs: 50 packages eval" failed "" ""
+    fi
+    md debian ""
+    [ -z "$sb" ] || md debian "The seed's evaluation at \`$base_short\` (before the index; embedded set, run through \`env\` for its own store): $(f3 "$sb") s; now / before: **$(ratio "${se:-0}" "$sb")**."
+    md debian ""
+    md debian "The copy: $pk_files files, $pk_mb MB. The first evaluation in an empty store, which writes that store path (4,096 index shards decompressed from the binary, plus the Nix files), took $first s (one run; later runs reuse it: the path is remembered by the fingerprint of the embedded set)."
+    # Build inputs of the seed: the derivations of its closure, now and before the index.
+    cl_now=$(drv_closure "$ds" "$s_e")
+    md debian ""
+    if [ "$have_base" = 1 ] && b_drv=$(RNIX_STORE="$W/debian-store-base" "$BI" "$dapp/default.nix" 2>/dev/null | tail -n 1) && [ -n "$b_drv" ]; then
+      cl_base=$(drv_closure "$W/debian-store-base" "$b_drv")
+      md debian "The seed's derivation closure: ${cl_now%% *} derivations now (C toolchain among them: ${cl_now#* }), ${cl_base%% *} at \`$base_short\` (${cl_base#* })."
+    else
+      md debian "The seed's derivation closure: ${cl_now%% *} derivations (C toolchain among them: ${cl_now#* })."
+    fi
+  fi
+  # The seed's warm no-op rebuild: a full build first (downloads), then rnix-build again.
+  md debian ""
+  md debian "| seed build, \`rnix-build\` in the fixture's directory | now (s) | at \`$base_short\`, before the index (s) | ratio (now / before) | budget (issue 12) | now / budget |"
+  md debian "|---|---|---|---|---|---|"
+  cold_now=""; cold_base=""; base_app=""
+  if timed dcold env -C "$dapp" RNIX_STORE="$ds" "$RB"; then cold_now=$dcold_wall
+  else warn "seed build failed: $(tail -n 5 "$W/last.log")"; fi
+  if [ "$have_base" = 1 ]; then
+    base_app="$W/debian-app-base"; mkdir -p "$base_app"; cp "$fixture/default.nix" "$fixture/main.py" "$base_app/"
+    if timed dcoldb env -C "$base_app" RNIX_STORE="$W/debian-store-base" "$BB"; then cold_base=$dcoldb_wall
+    else warn "seed build at $base_short failed: $(tail -n 5 "$W/last.log")"; base_app=""; fi
+  fi
+  if [ -n "$cold_now" ]; then
+    cmds=("env -C $dapp RNIX_STORE=$ds $RB")
+    [ -z "$base_app" ] || cmds+=("env -C $base_app RNIX_STORE=$W/debian-store-base $BB")
+    if RUNS=$DEB_RUNS hf deb-noop -N "${cmds[@]}"; then
+      nn=$(hfmed deb-noop 0); nb=""; [ -z "$base_app" ] || nb=$(hfmed deb-noop 1)
+      spread=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))["results"][0]; print("%.3f-%.3f s" % (r["min"], r["max"]))' "$W/hf-deb-noop.json")
+      md debian "| warm no-op rebuild (everything valid), median of $DEB_RUNS (now: $spread) | $(f3 "$nn") | ${nb:+$(f3 "$nb")} | ${nb:+**$(ratio "$nn" "$nb")**} | $NOOP_BUDGET | **$(ratio "$nn" "$NOOP_BUDGET")** |"
+      cpu() { python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.3f" % (r["user"] + r["system"]))' "$W/hf-deb-noop.json" "$1"; }
+      cn=$(cpu 0); cb=""; [ -z "$base_app" ] || cb=$(cpu 1)
+      md debian "| its CPU time, user + sys (hyperfine's mean) | $cn | $cb | ${cb:+$(ratio "$cn" "$cb")} | | |"
+      summary "pkgs: seed no-op rebuild (s)" "$(f3 "$nn")" "$NOOP_BUDGET (budget)${nb:+, $(f3 "$nb") at $base_short}" "$(ratio "$nn" "$NOOP_BUDGET")x budget"
+      if [ "$PROFILE" = 1 ] && python3 -c "import sys; sys.exit(0 if $nn > $NOOP_BUDGET else 1)"; then
+        profiles+=("The seed's no-op rebuild ($(f3 "$nn") s, budget $NOOP_BUDGET s), self time of rnix-build: $(profile deb-noop env -C "$dapp" RNIX_STORE="$ds" "$RB")")
+      fi
+    else
+      md debian "| warm no-op rebuild | failed | | | | |"
+    fi
+    md debian "| cold build (empty store, downloads included), one run | $(f1 "$cold_now") | ${cold_base:+$(f1 "$cold_base")} | ${cold_base:+$(ratio "$cold_now" "$cold_base")} | | |"
+  else
+    md debian "| seed build | failed | | | | |"
+  fi
+  # Binary sizes.
+  md debian ""
+  md debian "| binary (release, not stripped; stripped in brackets) | at \`$base_short\` (MB) | now (MB) | growth (MB) | embedded index (MB) | index's share of now |"
+  md debian "|---|---|---|---|---|---|"
+  idx_bytes=$(stat -c %s "$repo/snapshot/debian-bookworm.json.zst")
+  mb() { py "'%.1f' % (round(($1) / 1e6, 1) + 0.0)"; }
+  strip_size() { strip -o "$W/stripped" "$1" && stat -c %s "$W/stripped" && rm -f "$W/stripped"; }
+  for b in rnix-build rnix-instantiate rnix-store; do
+    now=$(stat -c %s "$bin/$b"); nows=$(strip_size "$bin/$b")
+    verb=$(python3 -c 'import sys; print("yes" if open(sys.argv[2], "rb").read().count(open(sys.argv[1], "rb").read()) == 1 else "no")' \
+      "$repo/snapshot/debian-bookworm.json.zst" "$bin/$b")
+    if [ "$have_base" = 1 ]; then
+      was=$(stat -c %s "$DEB_BASE_TARGET/release/$b"); wass=$(strip_size "$DEB_BASE_TARGET/release/$b")
+      md debian "| \`$b\` | $(mb "$was") ($(mb "$wass")) | $(mb "$now") ($(mb "$nows")) | $(mb "$now - $was") ($(mb "$nows - $wass")) | $([ "$verb" = yes ] && mb "$idx_bytes" || echo "not embedded") | $([ "$verb" = yes ] && f0 "100 * $idx_bytes / $now" | sed 's/$/ %/' || echo) |"
+      [ "$b" != rnix-build ] || summary "pkgs: rnix-build size (MB)" "$(f1 "$now / 1e6")" "$(f1 "$was / 1e6") (at $base_short)" "$(ratio "$now" "$was")"
+    else
+      md debian "| \`$b\` | | $(mb "$now") ($(mb "$nows")) | | $([ "$verb" = yes ] && mb "$idx_bytes" || echo "not embedded") | $([ "$verb" = yes ] && f0 "100 * $idx_bytes / $now" | sed 's/$/ %/' || echo) |"
+    fi
+  done
+  pk_now=$(git -C "$repo" ls-tree -r -l HEAD pkgs | awk '{ s += $4 } END { print s + 0 }')
+  pk_was=$(git -C "$repo" ls-tree -r -l "$base_rev" pkgs | awk '{ s += $4 } END { print s + 0 }')
+  md debian ""
+  md debian "The embedded index is \`snapshot/debian-bookworm.json.zst\` ($(f2 "$idx_bytes / 1e6") MB, zstd), included verbatim (\`include_bytes!\`) in each binary marked so above; the package set's Nix files (\`pkgs/\`, \`include_dir!\`) are $(f2 "$pk_now / 1e6") MB at HEAD against $(f2 "$pk_was / 1e6") MB at \`$base_short\`."
+fi
+
 # ---------------------------------------------------------------------------- output
 finished=$(date -u '+%Y-%m-%d %H:%M UTC')
 section() { # section TITLE FILE-SUFFIX INTRO
@@ -478,6 +653,8 @@ section() { # section TITLE FILE-SUFFIX INTRO
     "\`rnix-build\` in a copy of the fixture, \`RNIX_STORE\` an empty directory for each cold build; peak RSS from \`/usr/bin/time\` (the largest process of the tree)."
   section "The seed image" image ""
   section "Parallel builds: 8 independent one-second builds" parallel ""
+  section "Package set (issue 12)" debian \
+    "The embedded package set over the index of all of Debian bookworm (\`snapshot/debian-bookworm.json.zst\`, \`pkgs/debian-names.nix\`), with a C compiler in stdenv."
   if [ "${#profiles[@]}" -gt 0 ]; then
     printf '\n## Where the time goes (perf profiles of this run)\n\n'
     echo "Top symbols by self time (\`perf record -g\`, children included) for each figure where rnix is"
