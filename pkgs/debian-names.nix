@@ -112,7 +112,7 @@
   gnugrep = "grep";
   gnumake = "make";
   gnupatch = "patch";
-  gnupg = "gnupg";
+  gnupg = [ "gnupg" "gpg" "gpg-agent" "gpgconf" "gpgsm" "dirmngr" "gpgv" ];
   gnused = "sed";
   gnutar = "tar";
   gnutls = "libgnutls30";
@@ -227,7 +227,7 @@
   lzo = "liblzo2-2";
   man = "man-db";
   man-db = "man-db";
-  mariadb = [ "mariadb-server" "mariadb-client" ];
+  mariadb = [ "mariadb-server" "mariadb-server-core" "mariadb-client" "mariadb-client-core" ];
   mariadb-connector-c = "libmariadb3";
   maven = "maven";
   mawk = "mawk";
@@ -241,7 +241,7 @@
   mpfr = "libmpfr6";
   mpg123 = "mpg123";
   mtr = "mtr-tiny";
-  mysql = [ "mariadb-server" "mariadb-client" ];
+  mysql = [ "mariadb-server" "mariadb-server-core" "mariadb-client" "mariadb-client-core" ];
   nagios = "nagios4";
   nano = "nano";
   ncdu = "ncdu";

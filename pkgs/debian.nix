@@ -127,7 +127,7 @@ let
         builder = "builtin:rnix-deb";
         # What the builtin builder does to the .debs (relocation, ELF patching, install-time
         # links): raised when that changes, so that earlier outputs are not reused.
-        rnixDebVersion = "2";
+        rnixDebVersion = "3";
         debs = map fetchDeb members;
         deps = map byKey (closureKeys key);
         glibc = if key == "glibc" then "" else byKey "glibc";

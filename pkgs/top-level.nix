@@ -187,6 +187,68 @@ unavailable
       done
     '' // { inherit (main) meta; };
 
+  # Programs that find data through compiled-in /usr paths but honour an environment
+  # variable: every program of `main` (or `progs`) becomes a wrapper exporting `env` first.
+  wrapPrograms = { main, env, progs ? null, extraCommands ? "" }:
+    self.runCommand main.name {
+      passthru = { inherit (main) pname version; unwrapped = main; }
+        // lib.optionalAttrs (main ? debianVersion) { inherit (main) debianVersion; };
+    } ''
+      mkdir -p $out/bin
+      for d in ${main}/*; do
+        if [ "$(basename "$d")" != bin ]; then ln -s "$d" $out/; fi
+      done
+      ${extraCommands}
+      for p in ${main}/bin/*; do
+        n=$(basename "$p")
+        ${lib.optionalString (progs != null) ''
+          case " ${lib.concatStringsSep " " progs} " in *" $n "*) ;; *) ln -s "$p" $out/bin/; continue ;; esac
+        ''}
+        {
+          echo "#! ${self.bash}/bin/bash"
+          ${lib.concatStringsSep "
+" (lib.mapAttrsToList (k: v: "echo ${lib.escapeShellArg "export ${k}=${lib.escapeShellArg v}"}") env)}
+          echo "exec -a \"\$0\" $p \"\$@\""
+        } > $out/bin/$n
+        chmod +x $out/bin/$n
+      done
+    '' // { inherit (main) meta; };
+
+  # file: libmagic's database.
+  file = self.wrapPrograms {
+    main = debian.get "file";
+    env.MAGIC = "${debian.get "libmagic-mgc"}/lib/file/magic.mgc";
+  };
+  # pandoc: its data files (templates, abbreviations).
+  pandoc = self.wrapPrograms {
+    main = debian.get "pandoc";
+    env.pandoc_datadir = "${debian.get "pandoc-data"}/share/pandoc";
+  };
+  # maven: the JDK it runs on (Debian's mvn finds java through JAVA_HOME or /usr/bin/java).
+  maven = self.wrapPrograms {
+    main = debian.get "maven";
+    env.JAVA_HOME = "${debian.get "openjdk-17-jdk-headless"}/lib/jvm/java-17-openjdk-amd64";
+  };
+  # gdb: the embedded Python's standard library.
+  gdb = self.wrapPrograms {
+    main = debian.get "gdb";
+    env.PYTHONHOME = "${debian.get "python3.11-minimal"}";
+  };
+  # graphviz: the plugins and their configuration (which Debian's postinst makes with
+  # `dot -c`), in the output.
+  graphviz =
+    let gvc = debian.get "libgvc6"; main = debian.get "graphviz"; in
+    self.wrapPrograms {
+      inherit main;
+      env.GVBINDIR = "${placeholder "out"}/lib/graphviz";
+      extraCommands = ''
+        rm -f $out/lib
+        mkdir -p $out/lib/graphviz
+        for f in ${gvc}/lib/graphviz/*; do ln -s "$f" $out/lib/graphviz/; done
+        GVBINDIR=$out/lib/graphviz ${main}/bin/dot -c
+      '';
+    };
+
   # Perl: the interpreter is perl-base's, its libraries are spread over four packages.
   perl =
     let

@@ -168,3 +168,42 @@ fn tampered_deb_hash_is_refused() {
         "a hello path was registered: {names:?}"
     );
 }
+
+/// Issue 12, acceptance 1: every attribute of tests/debian/versions.nix (the nixpkgs names
+/// the issue lists) runs in the sandbox and prints what is expected (one rnix-build,
+/// `--keep-going`, so that every failure is reported).
+#[test]
+fn listed_attributes_run_in_the_sandbox() {
+    if !namespaces_or_skip() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/debian");
+    let text = std::fs::read_to_string(dir.join("versions.nix")).unwrap();
+    let body = &text[text.find("checks = {").expect("a checks set")..];
+    let body = &body[..body.find("\n  };").expect("the end of the checks")];
+    let attrs: Vec<String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter_map(|l| l.split_once(" = [").map(|(a, _)| a.trim().to_string()))
+        .collect();
+    assert!(attrs.len() >= 75, "only {} checks found", attrs.len());
+    let mut args: Vec<String> = vec![
+        "versions.nix".into(),
+        "--keep-going".into(),
+        "--no-out-link".into(),
+    ];
+    for a in &attrs {
+        args.push("-A".into());
+        args.push(a.clone());
+    }
+    let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let out = rnix_build(&dir, &shared_store(), &argv);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "some listed attributes failed:\n{}",
+        tail(&err, 120)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(printed.lines().count(), attrs.len(), "{printed}");
+}

@@ -506,8 +506,9 @@ impl DebUnpacker {
                 self.log.push(format!("added bin/{link} -> {target}"));
             }
         }
-        // update-alternatives links of the maintainer scripts, for programs: bin/<link>
-        // -> the target, when the target is in this output and nothing has the name yet
+        // update-alternatives links of the maintainer scripts: programs (bin/<name>) and
+        // libraries (lib/<name>, e.g. libblas.so.3 -> blas/libblas.so.3) -> the target, when
+        // the target is a file of this output and nothing has the name yet
         let alternatives = std::mem::take(&mut self.alternatives);
         for (link, target) in alternatives {
             let (Some(l), Some(t)) = (
@@ -516,20 +517,20 @@ impl DebUnpacker {
             ) else {
                 continue;
             };
-            let Some(name) = l.strip_prefix("bin/") else {
+            let Some((dir, name)) = l.split_once('/') else {
                 continue;
             };
-            if name.contains('/') || t == l {
+            if !(dir == "bin" || dir == "lib") || name.contains('/') || t == l {
                 continue;
             }
             if fs::metadata(self.out.join(&t)).is_ok_and(|m| m.is_file())
                 && fs::symlink_metadata(self.out.join(&l)).is_err()
             {
-                fs::create_dir_all(&bin)?;
-                let rel = relative_path("bin", &t);
+                fs::create_dir_all(self.out.join(dir))?;
+                let rel = relative_path(dir, &t);
                 symlink(&rel, self.out.join(&l))?;
                 self.log
-                    .push(format!("added bin/{name} -> {rel} (update-alternatives)"));
+                    .push(format!("added {l} -> {rel} (update-alternatives)"));
             }
         }
         // Programs kept in a private directory that Debian puts on PATH through alternatives
@@ -587,14 +588,32 @@ impl DebUnpacker {
 ///     ("/usr/bin/php".to_string(), "/usr/bin/php8.2".to_string()),
 ///     ("/usr/bin/phar".to_string(), "/usr/bin/phar8.2".to_string()),
 /// ]);
+/// let s = "ver=1.16\nupdate-alternatives --install /usr/bin/automake automake /usr/bin/automake-$ver 1\n";
+/// assert_eq!(pkgset::deb::alternatives_in(s), vec![
+///     ("/usr/bin/automake".to_string(), "/usr/bin/automake-1.16".to_string()),
+/// ]);
 /// ```
 pub fn alternatives_in(script: &str) -> Vec<(String, String)> {
     let joined = script.replace("\\\n", " ");
     let mut out = Vec::new();
     // `for VAR in WORDS; do` ... `done` (one level): the calls inside run once per word
     let mut lp: Option<(String, Vec<String>)> = None;
+    // `NAME=VALUE` assignments of literal values (`ver=1.16`, `basedir=/usr/share/maven`)
+    let mut vars: Vec<(String, String)> = Vec::new();
     for line in joined.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
+        if let [w] = words.as_slice() {
+            if let Some((name, value)) = w.split_once('=') {
+                let value = value.trim_matches(['"', '\'']);
+                let literal_name =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if literal_name && !value.contains(['$', '`', '(', ';']) {
+                    vars.retain(|(n, _)| n != name);
+                    vars.push((name.to_string(), value.to_string()));
+                }
+                continue;
+            }
+        }
         if words.first() == Some(&"for") && words.get(2) == Some(&"in") {
             let var = words.get(1).copied().unwrap_or_default().to_string();
             let vals: Vec<String> = words[3..]
@@ -627,11 +646,22 @@ pub fn alternatives_in(script: &str) -> Vec<(String, String)> {
             None => vec![None],
         };
         for exp in expansions {
-            let subst = |t: &str| match exp {
-                Some((var, val)) => t
-                    .replace(&format!("${{{var}}}"), val)
-                    .replace(&format!("${var}"), val),
-                None => t.to_string(),
+            let subst = |t: &str| {
+                let mut t = match exp {
+                    Some((var, val)) => t
+                        .replace(&format!("${{{var}}}"), val)
+                        .replace(&format!("${var}"), val),
+                    None => t.to_string(),
+                };
+                // longest names first, so that `$verx` is not taken for `$ver` + `x`
+                let mut vs: Vec<&(String, String)> = vars.iter().collect();
+                vs.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+                for (n, v) in vs {
+                    t = t
+                        .replace(&format!("${{{n}}}"), v)
+                        .replace(&format!("${n}"), v);
+                }
+                t
             };
             for i in 0..w.len() {
                 if w[i] == "--install" || w[i] == "--slave" {

@@ -303,7 +303,7 @@ impl<'s> Realiser<'s> {
         }
         nodes.push(Node {
             drv_path: drv_path.clone(),
-            drv,
+            drv: drv.with_output_paths(),
             outputs,
             deps,
             dependents: Vec::new(),

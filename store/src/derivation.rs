@@ -122,6 +122,45 @@ pub fn parse_hash_algo(s: &str) -> Result<(FileIngestionMethod, HashAlgo), Deriv
 }
 
 impl Derivation {
+    /// Nix's `hashPlaceholder`: what `builtins.placeholder NAME` gives
+    /// (`/` + nixbase32 of sha256("nix-output:NAME")).
+    pub fn output_placeholder(name: &str) -> String {
+        format!(
+            "/{}",
+            Hash::sha256(format!("nix-output:{name}").as_bytes())
+                .encode(crate::hash::Encoding::Base32, false)
+        )
+    }
+
+    /// The derivation as its builder sees it: every output's placeholder in the environment,
+    /// the arguments and the builder replaced by the output's path (as Nix does before a
+    /// build). Outputs without a known path keep their placeholder.
+    pub fn with_output_paths(&self) -> Derivation {
+        let rewrites: Vec<(String, String)> = self
+            .outputs
+            .iter()
+            .filter(|(_, o)| !o.path.is_empty())
+            .map(|(n, o)| (Self::output_placeholder(n), o.path.clone()))
+            .collect();
+        if rewrites.is_empty() {
+            return self.clone();
+        }
+        let fix = |s: &str| {
+            let mut s = s.to_string();
+            for (from, to) in &rewrites {
+                if s.contains(from.as_str()) {
+                    s = s.replace(from.as_str(), to);
+                }
+            }
+            s
+        };
+        let mut d = self.clone();
+        d.builder = fix(&d.builder);
+        d.args = d.args.iter().map(|a| fix(a)).collect();
+        d.env = d.env.iter().map(|(k, v)| (k.clone(), fix(v))).collect();
+        d
+    }
+
     /// Serialise as ATerm exactly as Nix 2.8 does: the bytes of the `.drv` file.
     pub fn to_aterm_bytes(&self) -> Vec<u8> {
         self.unparse(false, None)
@@ -528,6 +567,40 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn output_placeholders_become_output_paths() {
+        // the value Nix documents for `builtins.placeholder "out"`
+        assert_eq!(
+            Derivation::output_placeholder("out"),
+            "/1rz4g4znpzjwh1xymhjpm42vipw92pr73vdgl6xs1hycac8kf2n9"
+        );
+        let ph = Derivation::output_placeholder("out");
+        let mut d = Derivation {
+            outputs: BTreeMap::from([(
+                "out".to_string(),
+                Output {
+                    path: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x".into(),
+                    ..Default::default()
+                },
+            )]),
+            builder: "/bin/sh".into(),
+            args: vec!["-c".into(), format!("echo {ph}/bin")],
+            ..Default::default()
+        };
+        d.env.insert("v".into(), format!("{ph}/lib:{ph}"));
+        let r = d.with_output_paths();
+        assert_eq!(
+            r.args[1],
+            "echo /nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x/bin"
+        );
+        assert_eq!(
+            r.env["v"],
+            "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x/lib:/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x"
+        );
+        assert_eq!(r.outputs, d.outputs);
+    }
+
     use super::*;
 
     #[test]
