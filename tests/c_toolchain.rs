@@ -13,7 +13,7 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Instant;
 
 const HELLO_C: &str = r#"#include <stdio.h>
@@ -123,27 +123,6 @@ pkgs.dockerTools.buildImage {
   config.Cmd = [ "${helloC}/bin/hello" ];
 }
 "#;
-
-/// Runs `argv` (store programs) chrooted into a directory holding only `nix/store`, which is
-/// the store's physical directory bind-mounted, with an empty environment.
-fn run_in_store_chroot(store_root: &Path, argv: &[&str]) -> Output {
-    let jail = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(jail.path().join("nix/store")).unwrap();
-    let quoted: Vec<String> = argv
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect();
-    let script = format!(
-        "mount --bind '{store}' '{jail}/nix/store' && exec env -i /usr/sbin/chroot '{jail}' {cmd}",
-        store = store_root.join("nix/store").display(),
-        jail = jail.path().display(),
-        cmd = quoted.join(" ")
-    );
-    Command::new("unshare")
-        .args(["-Urm", "sh", "-c", &script])
-        .output()
-        .unwrap()
-}
 
 /// Runs a store program in the chroot; its stdout (asserting success).
 fn run_ok(store_root: &Path, argv: &[&str]) -> String {

@@ -137,15 +137,7 @@ fn nginx_image_serves_web_root() {
     let port = free_port();
     let id = docker_ok(&["run", "-d", "-p", &format!("127.0.0.1:{port}:80"), &image]);
     let id = id.trim().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut body = None;
-    while Instant::now() < deadline {
-        if let Some(b) = http_get(port) {
-            body = Some(b);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let body = wait_for_http(port, Duration::from_secs(30));
     let logs = docker(&["logs", &id]);
     let _ = docker(&["rm", "-f", &id]);
     let _ = docker(&["rmi", "-f", &image]);
@@ -312,15 +304,7 @@ fn node_http_server_image() {
     let id = docker_ok(&["run", "-d", "-p", &format!("127.0.0.1:{port}:3000"), &image])
         .trim()
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut body = None;
-    while Instant::now() < deadline {
-        if let Some(b) = http_get(port) {
-            body = Some(b);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let body = wait_for_http(port, Duration::from_secs(30));
     let logs = docker(&["logs", &id]);
     let _ = docker(&["rm", "-f", &id]);
     let _ = docker(&["rmi", "-f", &image]);

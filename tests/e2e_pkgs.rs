@@ -4,29 +4,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
-use std::process::Command;
-
-/// Runs `argv` (store programs) chrooted into a directory holding only `nix/store`, which is
-/// the store's physical directory bind-mounted, with an empty environment.
-fn run_in_store_chroot(store_root: &Path, argv: &[&str]) -> std::process::Output {
-    let jail = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(jail.path().join("nix/store")).unwrap();
-    let quoted: Vec<String> = argv
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-        .collect();
-    let script = format!(
-        "mount --bind '{store}' '{jail}/nix/store' && exec env -i /usr/sbin/chroot '{jail}' {cmd}",
-        store = store_root.join("nix/store").display(),
-        jail = jail.path().display(),
-        cmd = quoted.join(" ")
-    );
-    Command::new("unshare")
-        .args(["-Urm", "sh", "-c", &script])
-        .output()
-        .unwrap()
-}
 
 fn logical(printed: &str) -> String {
     printed[printed.rfind("/nix/store/").unwrap()..].to_string()

@@ -149,20 +149,45 @@ pub fn http_get(port: u16) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_string())
 }
 
+/// `GET /` on 127.0.0.1:`port`, retried every 300 ms until a 200 answer or `limit`.
+pub fn wait_for_http(port: u16, limit: Duration) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(b) = http_get(port) {
+            return Some(b);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    None
+}
+
+/// Runs `argv` (store programs) chrooted into a directory holding only `nix/store`, which is
+/// the store's physical directory bind-mounted, with an empty environment.
+pub fn run_in_store_chroot(store_root: &Path, argv: &[&str]) -> Output {
+    let jail = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(jail.path().join("nix/store")).unwrap();
+    let quoted: Vec<String> = argv
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let script = format!(
+        "mount --bind '{store}' '{jail}/nix/store' && exec env -i /usr/sbin/chroot '{jail}' {cmd}",
+        store = store_root.join("nix/store").display(),
+        jail = jail.path().display(),
+        cmd = quoted.join(" ")
+    );
+    Command::new("unshare")
+        .args(["-Urm", "sh", "-c", &script])
+        .output()
+        .unwrap()
+}
+
 /// Runs the image, waits for the server, returns the body of `GET /`.
 pub fn run_and_curl(image: &str) -> String {
     let port = free_port();
     let id = docker_ok(&["run", "-d", "-p", &format!("127.0.0.1:{port}:5000"), image]);
     let id = id.trim().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut body = None;
-    while Instant::now() < deadline {
-        if let Some(b) = http_get(port) {
-            body = Some(b);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let body = wait_for_http(port, Duration::from_secs(60));
     let logs = docker(&["logs", &id]);
     let _ = docker(&["rm", "-f", &id]);
     body.unwrap_or_else(|| {
