@@ -163,33 +163,11 @@ unavailable
       debianPackages = [ "nginx" "nginx-common" ];
     };
 
-  # Interpreters whose library directories are compiled-in /usr paths: `progs` become
-  # wrappers that put the relocated directories on the interpreter's search path variable
-  # (as nixpkgs' makeWrapper --prefix); everything else of the package is linked.
-  wrapInterpreter = { main, progs, var, dirs, extraEnv ? "" }:
-    self.runCommand main.name {
-      passthru = { inherit (main) pname version debianVersion; unwrapped = main; };
-    } ''
-      mkdir -p $out/bin
-      for d in ${main}/*; do
-        if [ "$(basename "$d")" != bin ]; then ln -s "$d" $out/; fi
-      done
-      for p in ${main}/bin/*; do ln -s "$p" $out/bin/; done
-      for n in ${lib.concatStringsSep " " progs}; do
-        rm -f $out/bin/$n
-        {
-          echo "#! ${self.bash}/bin/bash"
-          echo 'export ${var}="${lib.concatStringsSep ":" dirs}''${${var}:+:''$${var}}"'
-          echo '${extraEnv}'
-          echo 'exec -a "$0" ${main}/bin/'"$n"' "$@"'
-        } > $out/bin/$n
-        chmod +x $out/bin/$n
-      done
-    '' // { inherit (main) meta; };
-
   # Programs that find data through compiled-in /usr paths but honour an environment
-  # variable: every program of `main` (or `progs`) becomes a wrapper exporting `env` first.
-  wrapPrograms = { main, env, progs ? null, extraCommands ? "" }:
+  # variable: every program of `main` (or `progs`) becomes a wrapper exporting `env` first and
+  # putting the directories of `prefix` in front of a search path variable (as nixpkgs'
+  # makeWrapper --set / --prefix); everything else of `main` is linked.
+  wrapPrograms = { main, env ? { }, prefix ? { }, progs ? null, extraCommands ? "" }:
     self.runCommand main.name {
       passthru = { inherit (main) pname version; unwrapped = main; }
         // lib.optionalAttrs (main ? debianVersion) { inherit (main) debianVersion; };
@@ -206,8 +184,8 @@ unavailable
         ''}
         {
           echo "#! ${self.bash}/bin/bash"
-          ${lib.concatStringsSep "
-" (lib.mapAttrsToList (k: v: "echo ${lib.escapeShellArg "export ${k}=${lib.escapeShellArg v}"}") env)}
+          ${lib.concatStringsSep "\n" (lib.mapAttrsToList (k: v: "echo ${lib.escapeShellArg "export ${k}=${lib.escapeShellArg v}"}") env)}
+          ${lib.concatStringsSep "\n" (lib.mapAttrsToList (k: dirs: "echo ${lib.escapeShellArg "export ${k}=\"${lib.concatStringsSep ":" dirs}\${${k}:+:\$${k}}\""}") prefix)}
           echo "exec -a \"\$0\" $p \"\$@\""
         } > $out/bin/$n
         chmod +x $out/bin/$n
@@ -262,23 +240,21 @@ unavailable
         ignoreCollisions = true;
       } // { inherit (perlPkg) pname version debianVersion meta; };
     in
-    self.wrapInterpreter {
+    self.wrapPrograms {
       main = joined;
       progs = [ "perl" ];
-      var = "PERL5LIB";
-      dirs = [ "${perlPkg}/etc/perl" "${base}/lib/perl-base" "${libperl}/lib/perl/5.36"
+      prefix.PERL5LIB = [ "${perlPkg}/etc/perl" "${base}/lib/perl-base" "${libperl}/lib/perl/5.36"
         "${modules}/share/perl/5.36" "${perlPkg}/share/perl5" ];
     };
 
   # Ruby 3.1: the standard library in lib/ruby/3.1.0 of Debian's ruby group.
   ruby =
     let r = debian.get "ruby3.1"; in
-    self.wrapInterpreter {
+    self.wrapPrograms {
       main = r;
       progs = [ "ruby" "ruby3.1" ];
-      var = "RUBYLIB";
-      dirs = [ "${r}/lib/ruby/vendor_ruby/3.1.0" "${r}/lib/ruby/vendor_ruby" "${r}/lib/ruby/3.1.0" ];
-      extraEnv = "export GEM_PATH=\"${r}/lib/ruby/gems/3.1.0\${GEM_PATH:+:$GEM_PATH}\"";
+      prefix.RUBYLIB = [ "${r}/lib/ruby/vendor_ruby/3.1.0" "${r}/lib/ruby/vendor_ruby" "${r}/lib/ruby/3.1.0" ];
+      prefix.GEM_PATH = [ "${r}/lib/ruby/gems/3.1.0" ];
     };
   ruby_3_1 = self.ruby;
 
