@@ -614,6 +614,16 @@ impl Universe {
     /// name) stands for its first provider. Unsatisfiable dependencies in that part are errors.
     pub fn resolve(&self, roots: &[String]) -> Result<DebianLock> {
         let (index, broken) = self.index()?;
+        self.resolve_in(&index, &broken, roots)
+    }
+
+    /// [`Universe::resolve`] with the index (and its unsatisfiable dependencies) already made.
+    pub fn resolve_in(
+        &self,
+        index: &DebianLock,
+        broken: &BTreeMap<String, Vec<String>>,
+        roots: &[String],
+    ) -> Result<DebianLock> {
         let mut want: Vec<String> = Vec::new();
         for r in roots {
             let c = self.candidates(&Dep {
@@ -628,7 +638,7 @@ impl Universe {
             })?;
             want.push(index.key_of(first).to_string());
         }
-        Ok(subset(&index, &want, &broken)?)
+        subset(index, &want, broken)
     }
 }
 

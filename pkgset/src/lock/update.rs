@@ -151,7 +151,7 @@ pub fn update_all(opts: &UpdateOptions) -> Result<Update> {
             full.groups.len(),
             bad.len()
         ));
-        debian_lock = universe.resolve(&opts.roots.debian)?;
+        debian_lock = universe.resolve_in(&full, &bad, &opts.roots.debian)?;
         log(format!(
             "resolved {} Debian packages for the roots; verifying their .deb files",
             debian_lock.packages.len()
